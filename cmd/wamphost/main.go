@@ -1,0 +1,219 @@
+// Command wamphost hosts WAMP application components written as Go
+// scripts. It reads components.hcl, serves the embedded router (or attaches
+// to an external one), and binds each script function to its URIs.
+//
+// This file is flags, signals and wiring; the work happens in loader,
+// interp and host.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wamphost/wamphost/host"
+	"github.com/wamphost/wamphost/internal/diag"
+	"github.com/wamphost/wamphost/loader"
+)
+
+// Exit codes: 0 ok, 1 problems (bad config, failed run), 2 usage.
+const (
+	exitOK      = 0
+	exitProblem = 1
+	exitUsage   = 2
+)
+
+const usage = `wamphost hosts WAMP components written as Go scripts.
+
+Usage:
+  wamphost <command> [flags]
+
+Commands:
+  run       serve the components in a config file (default ./components.hcl)
+  validate  load the config and every script, check every binding, and exit
+  version   print the version of wamphost and its key dependencies
+
+Run 'wamphost <command> -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stdout, stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "version":
+		return cmdVersion(args[1:], stdout, stderr)
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "wamphost: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// commonFlags are shared by the commands that read a config.
+type commonFlags struct {
+	config   string
+	logLevel string
+	logJSON  bool
+}
+
+func newFlagSet(name, summary string, stderr io.Writer) (*flag.FlagSet, *commonFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cf := &commonFlags{}
+	fs.StringVar(&cf.config, "config", "components.hcl", "config `file` (HCL, or HCL's JSON syntax if it ends in .json)")
+	fs.StringVar(&cf.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
+	fs.BoolVar(&cf.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: wamphost %s [flags]\n\n%s\n\nFlags:\n", name, summary)
+		fs.PrintDefaults()
+	}
+	return fs, cf
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return false, exitOK
+		}
+		return false, exitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(fs.Output(), "unexpected arguments: %s\n", strings.Join(fs.Args(), " "))
+		fs.Usage()
+		return false, exitUsage
+	}
+	return true, 0
+}
+
+func (cf *commonFlags) logger(stderr io.Writer) (hclog.Logger, error) {
+	level := hclog.LevelFromString(cf.logLevel)
+	if level == hclog.NoLevel {
+		return nil, fmt.Errorf("unknown log level %q (use trace, debug, info, warn or error)", cf.logLevel)
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "wamphost",
+		Level:      level,
+		Output:     stderr,
+		JSONFormat: cf.logJSON,
+	}), nil
+}
+
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlagSet("run", `Serve the components declared in the config file. By default the embedded
+router listens on ws://127.0.0.1:8080/ws with realm realm1, so the Autobahn
+guide's examples run unchanged. SIGINT or SIGTERM stops taking new calls,
+lets calls in flight finish within the grace period, and exits 0.`, stderr)
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	log, err := cf.logger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "wamphost:", err)
+		return exitUsage
+	}
+	cfg, ds := loader.Load(cf.config)
+	if ds.HasErrors() {
+		diag.Write(stderr, ds)
+		return exitProblem
+	}
+	diag.Write(stderr, ds)
+
+	h := host.New(cfg, host.Options{Logger: log, ScriptStdout: stdout})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := h.Start(ctx); err != nil {
+		var ds diag.Diagnostics
+		if errors.As(err, &ds) {
+			diag.Write(stderr, ds)
+		} else {
+			log.Error("start failed", "error", err)
+		}
+		return exitProblem
+	}
+	log.Info("ready", "components", len(cfg.Components))
+	<-ctx.Done()
+	stop()
+	log.Info("stopping", "grace", cfg.ShutdownGrace)
+	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancel()
+	if err := h.Shutdown(graceCtx); err != nil {
+		log.Error("shutdown", "error", err)
+		return exitProblem
+	}
+	log.Info("stopped")
+	return exitOK
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	fs, cf := newFlagSet("validate", `Load the config and every component's scripts, check that every handler
+exists with an accepted signature, and print what is wrong with file:line:col.
+Exits 0 when everything is valid and 1 otherwise. Nothing is started.`, stderr)
+	if ok, code := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg, ds := loader.Load(cf.config)
+	if !ds.HasErrors() {
+		ds = append(ds, host.Check(cfg)...)
+	}
+	diag.Write(stderr, ds)
+	if ds.HasErrors() {
+		return exitProblem
+	}
+	fmt.Fprintf(stdout, "%s: %d component(s) valid\n", cf.config, len(cfg.Components))
+	return exitOK
+}
+
+func cmdVersion(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		fmt.Fprintln(stdout, "wamphost (unknown version)")
+		return exitOK
+	}
+	version := info.Main.Version
+	if version == "" || version == "(devel)" {
+		version = "devel"
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				version += "+" + s.Value[:12]
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "wamphost %s (%s)\n", version, info.GoVersion)
+	for _, d := range info.Deps {
+		for _, key := range []string{"github.com/gammazero/nexus/v3", "github.com/traefik/yaegi", "github.com/hashicorp/hcl/v2"} {
+			if d.Path == key {
+				fmt.Fprintf(stdout, "  %s %s\n", d.Path, d.Version)
+			}
+		}
+	}
+	return exitOK
+}
+

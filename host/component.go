@@ -1,0 +1,314 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wamphost/wamphost/internal/diag"
+	"github.com/wamphost/wamphost/interp"
+	"github.com/wamphost/wamphost/loader"
+	"github.com/wamphost/wamphost/wamp"
+)
+
+// generation is one load of a component's scripts with every binding's
+// handler resolved. A reload builds a new generation and swaps it in; the
+// old one retires once its calls have drained (DESIGN.md decisions 1, 2).
+type generation struct {
+	cfg     *loader.Component
+	prog    *interp.Program
+	procs   map[string]interp.Procedure
+	events  map[string]interp.EventHandler
+	onJoin  func(context.Context, wamp.Session) error
+	onLeave func(context.Context, wamp.Session) error
+	log     hclog.Logger
+
+	// ctx ends when the generation retires; Session.Go helpers watch it.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	helpers sync.WaitGroup // Session.Go goroutines
+
+	mu       sync.RWMutex
+	draining bool
+	calls    sync.WaitGroup // calls and event deliveries running on this code
+}
+
+// enter counts a call or delivery as running on this code; it fails once
+// the generation drains, so that drain waits for a number that only falls.
+func (g *generation) enter() bool {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	if g.draining {
+		return false
+	}
+	g.calls.Add(1)
+	return true
+}
+
+func (g *generation) leave() { g.calls.Done() }
+
+// drain refuses new work and waits for the work in hand until ctx ends.
+func (g *generation) drain(ctx context.Context) bool {
+	g.mu.Lock()
+	g.draining = true
+	g.mu.Unlock()
+	return waitCtx(ctx, &g.calls)
+}
+
+// bindingKey identifies a binding across reloads: the same kind, match and
+// URI is the same router registration or subscription.
+func bindingKey(b *loader.Binding) string {
+	return string(b.Kind) + " " + b.Match + " " + b.URI
+}
+
+// build loads a component's scripts and resolves every handler it names.
+// Nothing touches the network, so a failed build changes nothing.
+func build(cc *loader.Component, stdout io.Writer, log hclog.Logger) (*generation, diag.Diagnostics) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	prog, ds := interp.Load(interp.Options{Source: cc.Source, AllowImports: cc.AllowImports, Stdout: stdout})
+	if ds.HasErrors() {
+		return nil, ds
+	}
+	g := &generation{cfg: cc, prog: prog, procs: map[string]interp.Procedure{}, events: map[string]interp.EventHandler{}, log: log}
+	at := func(b *loader.Binding, err error) {
+		r := b.HandlerRange
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error,
+			Pos:     diag.Pos{File: r.Filename, Line: r.Start.Line, Column: r.Start.Column},
+			End:     diag.Pos{File: r.Filename, Line: r.End.Line, Column: r.End.Column},
+			Summary: fmt.Sprintf("handler for %s %q", b.Kind, b.URI), Detail: err.Error()})
+	}
+	for _, b := range cc.Registers {
+		p, err := prog.Procedure(b.Handler)
+		if err != nil {
+			at(b, err)
+			continue
+		}
+		g.procs[bindingKey(b)] = p
+	}
+	for _, b := range cc.Subscribes {
+		h, err := prog.EventHandler(b.Handler)
+		if err != nil {
+			at(b, err)
+			continue
+		}
+		g.events[bindingKey(b)] = h
+	}
+	var err error
+	if g.onJoin, err = prog.OnJoin(); err != nil {
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: prog.FuncPos("OnJoin"), Summary: "bad OnJoin", Detail: err.Error()})
+	}
+	if g.onLeave, err = prog.OnLeave(); err != nil {
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: prog.FuncPos("OnLeave"), Summary: "bad OnLeave", Detail: err.Error()})
+	}
+	if ds.HasErrors() {
+		return nil, ds
+	}
+	if extra := widened(cc.AllowImports); len(extra) > 0 {
+		log.Warn("script allow-list widened", "imports", extra)
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	return g, ds
+}
+
+func widened(extra []string) []string {
+	def := map[string]bool{}
+	for _, p := range interp.DefaultImports {
+		def[p] = true
+	}
+	var out []string
+	for _, p := range extra {
+		if !def[p] {
+			out = append(out, p)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// retire ends the generation's context and waits (boundedly) for its
+// helper goroutines, so that a dropped interpreter can be freed.
+func (g *generation) retire() {
+	if g.cancel != nil {
+		g.cancel()
+	}
+	if !waitTimeout(&g.helpers, 5*time.Second) {
+		g.log.Warn("background goroutines did not stop within 5s of their context ending; they keep the old code alive")
+	}
+}
+
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// waitCtx waits for wg until ctx ends, reporting whether wg finished.
+func waitCtx(ctx context.Context, wg *sync.WaitGroup) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// component is one component block at run time: its WAMP session and the
+// generation of code currently serving its bindings.
+type component struct {
+	h   *Host
+	cfg *loader.Component
+	log hclog.Logger
+
+	client *client.Client
+
+	// swap guards gen: calls take the read lock just long enough to join
+	// the current generation's WaitGroup.
+	swap sync.RWMutex
+	gen  *generation
+
+	queues map[string]*eventQueue // by binding key
+}
+
+func newComponent(h *Host, cc *loader.Component) *component {
+	return &component{h: h, cfg: cc, log: h.componentLog(cc.Name), queues: map[string]*eventQueue{}}
+}
+
+// acquire returns the serving generation, counted as busy until leave.
+// It returns nil only while the component stops.
+func (c *component) acquire() *generation {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
+	if g := c.gen; g.enter() {
+		return g
+	}
+	return nil
+}
+
+func (c *component) start(ctx context.Context, g *generation) error {
+	cl, err := client.ConnectLocal(c.h.router.nexus, client.Config{
+		Realm:          c.cfg.Realm,
+		Logger:         c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		LocalQueueSize: 1024,
+	})
+	if err != nil {
+		return fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
+	}
+	c.client = cl
+	c.gen = g
+	// OnJoin runs before the declared bindings go live, so that state it
+	// sets up (a logger, a cache) is there for the first call.
+	if g.onJoin != nil {
+		if err := g.onJoin(g.ctx, &session{c: c, g: g}); err != nil {
+			_ = cl.Close()
+			return fmt.Errorf("OnJoin: %w", err)
+		}
+	}
+	for _, b := range c.cfg.Registers {
+		if err := c.register(b); err != nil {
+			_ = cl.Close()
+			return err
+		}
+	}
+	for _, b := range c.cfg.Subscribes {
+		if err := c.subscribe(b); err != nil {
+			_ = cl.Close()
+			return err
+		}
+	}
+	c.log.Info("joined", "realm", c.cfg.Realm, "session", uint64(cl.ID()), "registrations", len(c.cfg.Registers), "subscriptions", len(c.cfg.Subscribes))
+	return nil
+}
+
+func (c *component) register(b *loader.Binding) error {
+	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match, nxwamp.OptInvoke: b.Invoke}
+	if b.DiscloseCaller {
+		opts[nxwamp.OptDiscloseCaller] = true
+	}
+	key := bindingKey(b)
+	uri := b.URI
+	err := c.client.Register(uri, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		g := c.acquire()
+		if g == nil {
+			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
+		}
+		defer g.leave()
+		return c.dispatchCall(ctx, g, g.procs[key], uri, inv)
+	}, opts)
+	if err != nil {
+		return fmt.Errorf("register %s: %w", uri, err)
+	}
+	return nil
+}
+
+func (c *component) subscribe(b *loader.Binding) error {
+	key := bindingKey(b)
+	q := newEventQueue(c.cfg.EventQueue)
+	c.queues[key] = q
+	go q.run(func(ev *nxwamp.Event) {
+		g := c.acquire()
+		if g == nil {
+			return
+		}
+		defer g.leave()
+		c.dispatchEvent(g, g.events[key], b.URI, ev)
+	})
+	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
+	if err := c.client.Subscribe(b.URI, func(ev *nxwamp.Event) {
+		if !q.offer(ev) {
+			c.log.Warn("event queue full: event dropped", "topic", b.URI, "queue", c.cfg.EventQueue, "dropped_total", q.dropped.Load())
+		}
+	}, opts); err != nil {
+		q.stop()
+		delete(c.queues, key)
+		return fmt.Errorf("subscribe %s: %w", b.URI, err)
+	}
+	return nil
+}
+
+// stop lets calls in flight finish (until ctx ends), runs OnLeave, stops
+// background work and leaves the realm.
+func (c *component) stop(ctx context.Context) error {
+	c.swap.RLock()
+	g := c.gen
+	c.swap.RUnlock()
+	if g == nil {
+		return nil
+	}
+	if !g.drain(ctx) {
+		c.log.Warn("grace period over: leaving with calls still running")
+	}
+	if g.onLeave != nil {
+		leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := g.onLeave(leaveCtx, &session{c: c, g: g}); err != nil {
+			c.log.Error("OnLeave failed", "error", err)
+		}
+		cancel()
+	}
+	g.retire()
+	for _, q := range c.queues {
+		q.stop()
+	}
+	if c.client != nil {
+		return c.client.Close()
+	}
+	return nil
+}

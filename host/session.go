@@ -1,0 +1,269 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/wamphost/wamphost/wamp"
+)
+
+// session is the wamp.Session a generation's scripts see. It is tied to
+// the generation so that Go helpers stop when that code retires.
+type session struct {
+	c *component
+	g *generation
+}
+
+var _ wamp.Session = (*session)(nil)
+
+func (s *session) ID() uint64        { return uint64(s.c.client.ID()) }
+func (s *session) Realm() string     { return s.c.cfg.Realm }
+func (s *session) Log() wamp.Logger  { return s.g.log }
+func (s *session) connected() error {
+	if s.c.client == nil || !s.c.client.Connected() {
+		return wamp.NewError(wamp.ErrUnavailable, "not connected to the router")
+	}
+	return nil
+}
+
+func (s *session) Call(ctx context.Context, procedure string, args ...any) (*wamp.Result, error) {
+	return s.CallWith(ctx, procedure, args, nil, wamp.CallOptions{})
+}
+
+func (s *session) CallWith(ctx context.Context, procedure string, args []any, kwargs map[string]any, opts wamp.CallOptions) (*wamp.Result, error) {
+	if err := s.connected(); err != nil {
+		return nil, err
+	}
+	a, k, err := normalize(args, kwargs)
+	if err != nil {
+		return nil, wamp.NewError(wamp.ErrInvalidArgument, err.Error())
+	}
+	o := nxwamp.Dict{}
+	if opts.Timeout > 0 {
+		o[nxwamp.OptTimeout] = opts.Timeout.Milliseconds()
+	}
+	if opts.DiscloseMe {
+		o[nxwamp.OptDiscloseMe] = true
+	}
+	var progress client.ProgressHandler
+	if opts.OnProgress != nil {
+		progress = func(r *nxwamp.Result) {
+			opts.OnProgress(&wamp.Result{Args: r.Arguments, Kwargs: r.ArgumentsKw})
+		}
+	}
+	res, err := s.c.client.Call(ctx, procedure, o, a, k, progress)
+	if err != nil {
+		return nil, callErr(err)
+	}
+	return &wamp.Result{Args: res.Arguments, Kwargs: res.ArgumentsKw}, nil
+}
+
+// callErr turns a nexus call error into a *wamp.Error, so scripts can read
+// its URI with wamp.ErrorURI.
+func callErr(err error) error {
+	var rpc client.RPCError
+	if errors.As(err, &rpc) && rpc.Err != nil {
+		return &wamp.Error{URI: string(rpc.Err.Error), Args: rpc.Err.Arguments, Kwargs: rpc.Err.ArgumentsKw}
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return wamp.NewError(wamp.ErrTimeout, err.Error())
+	case errors.Is(err, context.Canceled):
+		return wamp.NewError(wamp.ErrCanceled, err.Error())
+	}
+	return wamp.NewError(wamp.ErrUnavailable, err.Error())
+}
+
+func (s *session) Publish(topic string, args ...any) error {
+	return s.PublishWith(context.Background(), topic, args, nil, wamp.PublishOptions{})
+}
+
+func (s *session) PublishWith(ctx context.Context, topic string, args []any, kwargs map[string]any, opts wamp.PublishOptions) error {
+	if err := s.connected(); err != nil {
+		return err
+	}
+	a, k, err := normalize(args, kwargs)
+	if err != nil {
+		return wamp.NewError(wamp.ErrInvalidArgument, err.Error())
+	}
+	o := nxwamp.Dict{}
+	if opts.Acknowledge {
+		o[nxwamp.OptAcknowledge] = true
+	}
+	if opts.IncludeMe {
+		o[nxwamp.OptExcludeMe] = false
+	}
+	if opts.DiscloseMe {
+		o[nxwamp.OptDiscloseMe] = true
+	}
+	if opts.Retain {
+		o["retain"] = true
+	}
+	setList(o, nxwamp.BlacklistKey, ids(opts.Exclude))
+	setList(o, nxwamp.WhitelistKey, ids(opts.Eligible))
+	setList(o, "exclude_authid", strs(opts.ExcludeAuthID))
+	setList(o, "eligible_authid", strs(opts.EligibleAuthID))
+	setList(o, "exclude_authrole", strs(opts.ExcludeAuthRole))
+	setList(o, "eligible_authrole", strs(opts.EligibleAuthRole))
+	if err := s.c.client.Publish(topic, o, a, k); err != nil {
+		return callErr(err)
+	}
+	return nil
+}
+
+func setList(o nxwamp.Dict, key string, l nxwamp.List) {
+	if len(l) > 0 {
+		o[key] = l
+	}
+}
+
+func ids(in []uint64) nxwamp.List {
+	out := make(nxwamp.List, len(in))
+	for i, v := range in {
+		out[i] = nxwamp.ID(v)
+	}
+	return out
+}
+
+func strs(in []string) nxwamp.List {
+	out := make(nxwamp.List, len(in))
+	for i, v := range in {
+		out[i] = v
+	}
+	return out
+}
+
+func (s *session) Register(procedure string, handler any, opts wamp.RegisterOptions) error {
+	if err := s.connected(); err != nil {
+		return err
+	}
+	proc, err := s.g.prog.ProcedureOf(handler)
+	if err != nil {
+		return wamp.NewError(wamp.ErrInvalidArgument, err.Error())
+	}
+	o := nxwamp.Dict{}
+	if opts.Match != "" {
+		o[nxwamp.OptMatch] = opts.Match
+	}
+	if opts.Invoke != "" {
+		o[nxwamp.OptInvoke] = opts.Invoke
+	}
+	if opts.DiscloseCaller {
+		o[nxwamp.OptDiscloseCaller] = true
+	}
+	g := s.g
+	err = s.c.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		if !g.enter() {
+			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
+		}
+		defer g.leave()
+		return s.c.dispatchCall(ctx, g, proc, procedure, inv)
+	}, o)
+	if err != nil {
+		return callErr(err)
+	}
+	return nil
+}
+
+func (s *session) Unregister(procedure string) error {
+	if err := s.c.client.Unregister(procedure); err != nil {
+		return callErr(err)
+	}
+	return nil
+}
+
+func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOptions) error {
+	if err := s.connected(); err != nil {
+		return err
+	}
+	h, err := s.g.prog.EventHandlerOf(handler)
+	if err != nil {
+		return wamp.NewError(wamp.ErrInvalidArgument, err.Error())
+	}
+	o := nxwamp.Dict{}
+	if opts.Match != "" {
+		o[nxwamp.OptMatch] = opts.Match
+	}
+	if opts.GetRetained {
+		o["get_retained"] = true
+	}
+	g := s.g
+	q := newEventQueue(s.c.cfg.EventQueue)
+	go q.run(func(ev *nxwamp.Event) {
+		if !g.enter() {
+			return
+		}
+		defer g.leave()
+		s.c.dispatchEvent(g, h, topic, ev)
+	})
+	s.g.helpers.Add(1)
+	go func() {
+		defer s.g.helpers.Done()
+		<-g.ctx.Done()
+		q.stop()
+	}()
+	if err := s.c.client.Subscribe(topic, func(ev *nxwamp.Event) { q.offer(ev) }, o); err != nil {
+		return callErr(err)
+	}
+	return nil
+}
+
+func (s *session) Unsubscribe(topic string) error {
+	if err := s.c.client.Unsubscribe(topic); err != nil {
+		return callErr(err)
+	}
+	return nil
+}
+
+// Go runs fn under the generation's context and recovers its panics: a
+// panic in a goroutine a script started itself would kill the daemon.
+func (s *session) Go(fn func(ctx context.Context)) {
+	g := s.g
+	g.helpers.Add(1)
+	go func() {
+		defer g.helpers.Done()
+		for {
+			panicked := runRecovered(g, fn)
+			if !panicked || g.ctx.Err() != nil {
+				return
+			}
+			// A background loop that panics is restarted, with a pause so
+			// that a loop panicking at once does not spin.
+			select {
+			case <-g.ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}()
+}
+
+func runRecovered(g *generation, fn func(ctx context.Context)) (panicked bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("background goroutine panicked; restarting it in 1s", "panic", fmt.Sprint(r))
+			panicked = true
+		}
+	}()
+	fn(g.ctx)
+	return false
+}
+
+// Config decodes the component's config block into v through JSON, so
+// that json tags on a script's struct apply.
+func (s *session) Config(v any) error {
+	b, err := json.Marshal(s.g.cfg.Config)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("component config: %w", err)
+	}
+	return nil
+}

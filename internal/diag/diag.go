@@ -1,0 +1,178 @@
+// Package diag holds the one error shape that config and script problems
+// share: a message with a source position, printed as file:line:col followed
+// by the offending line and a caret, so that an editor or terminal can jump
+// straight to it.
+package diag
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+// Severity says whether a diagnostic stops a load.
+type Severity int
+
+const (
+	Error Severity = iota
+	Warning
+)
+
+func (s Severity) String() string {
+	if s == Warning {
+		return "warning"
+	}
+	return "error"
+}
+
+// MarshalText makes a Severity read as "error" or "warning" in JSON output.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Pos is a position in a source file. Line and Column start at 1; zero means
+// unknown.
+type Pos struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Column int    `json:"column"`
+}
+
+func (p Pos) String() string {
+	switch {
+	case p.File == "":
+		return ""
+	case p.Line == 0:
+		return p.File
+	case p.Column == 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+// Diagnostic is one problem found in a config file or a script.
+type Diagnostic struct {
+	Severity Severity `json:"severity"`
+	Pos      Pos      `json:"pos"`
+	// End is where the offending range ends, when known.
+	End     Pos    `json:"end"`
+	Summary string `json:"summary"`
+	Detail  string `json:"detail,omitempty"`
+	// Source is the offending line, filled in by Write when the file can be
+	// read (or by the producer when it has the text at hand).
+	Source string `json:"source,omitempty"`
+}
+
+// Diagnostics is a list of problems; it is an error when it holds any error.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == Error {
+			return true
+		}
+	}
+	return false
+}
+
+// Err returns ds as an error when it holds errors, and nil otherwise.
+func (ds Diagnostics) Err() error {
+	if ds.HasErrors() {
+		return ds
+	}
+	return nil
+}
+
+// Error renders every diagnostic on one line each, without source snippets.
+func (ds Diagnostics) Error() string {
+	var b strings.Builder
+	for i, d := range ds {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(d.oneLine())
+	}
+	return b.String()
+}
+
+func (d Diagnostic) oneLine() string {
+	s := d.Severity.String() + ": " + d.Summary
+	if d.Detail != "" {
+		s += ": " + d.Detail
+	}
+	if p := d.Pos.String(); p != "" {
+		s = p + ": " + s
+	}
+	return s
+}
+
+// Write prints each diagnostic as
+//
+//	file:line:col: error: summary: detail
+//	   12 |   handler = "add2"
+//	      |             ^^^^^^
+//
+// reading the offending line from disk when the diagnostic does not carry it.
+func Write(w io.Writer, ds Diagnostics) {
+	for _, d := range ds {
+		fmt.Fprintln(w, d.oneLine())
+		src := d.Source
+		if src == "" && d.Pos.Line > 0 {
+			src = sourceLine(d.Pos.File, d.Pos.Line)
+		}
+		if src == "" {
+			continue
+		}
+		gutter := fmt.Sprintf("%5d | ", d.Pos.Line)
+		fmt.Fprintf(w, "%s%s\n", gutter, strings.TrimRight(src, "\r\n"))
+		if d.Pos.Column > 0 {
+			width := 1
+			if d.End.Line == d.Pos.Line && d.End.Column > d.Pos.Column {
+				width = d.End.Column - d.Pos.Column
+			}
+			pad := caretPadding(src, d.Pos.Column-1)
+			fmt.Fprintf(w, "%s%s%s\n", strings.Repeat(" ", len(gutter)-2)+"| ", pad, strings.Repeat("^", width))
+		}
+	}
+}
+
+// WriteJSON prints the diagnostics as a JSON array, for editors and CI.
+func WriteJSON(w io.Writer, ds Diagnostics) error {
+	if ds == nil {
+		ds = Diagnostics{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(ds)
+}
+
+// caretPadding keeps tabs so that the caret lines up under the column.
+func caretPadding(line string, n int) string {
+	var b strings.Builder
+	for i := 0; i < n && i < len(line); i++ {
+		if line[i] == '\t' {
+			b.WriteByte('\t')
+		} else {
+			b.WriteByte(' ')
+		}
+	}
+	return b.String()
+}
+
+func sourceLine(file string, line int) string {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		if n == line {
+			return sc.Text()
+		}
+	}
+	return ""
+}

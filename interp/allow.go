@@ -1,0 +1,124 @@
+package interp
+
+import (
+	"reflect"
+	"sort"
+	"strings"
+
+	"github.com/traefik/yaegi/stdlib"
+
+	"github.com/wamphost/wamphost/interp/internal/symbols"
+)
+
+// APIPath is the import path of the script API package.
+const APIPath = "github.com/wamphost/wamphost/wamp"
+
+// DefaultImports is the standard library that every script may import: pure
+// computation, encoding, text and time. Nothing here reaches the file
+// system, the network, other processes, or the host's memory.
+var DefaultImports = []string{
+	"bufio", "bytes", "container/heap", "container/list", "container/ring",
+	"context", "crypto/hmac", "crypto/md5", "crypto/rand", "crypto/sha1",
+	"crypto/sha256", "crypto/sha512", "crypto/subtle", "encoding/base32",
+	"encoding/base64", "encoding/binary", "encoding/csv", "encoding/hex",
+	"encoding/json", "encoding/xml", "errors", "fmt", "hash", "hash/adler32",
+	"hash/crc32", "hash/crc64", "hash/fnv", "html", "io", "math", "math/big",
+	"math/bits", "math/cmplx", "math/rand", "regexp", "sort", "strconv",
+	"strings", "sync", "sync/atomic", "text/tabwriter", "text/template",
+	"time", "unicode", "unicode/utf16", "unicode/utf8",
+}
+
+// neverImports cannot be allowed by any config: they would let a script
+// reach past the interpreter into the host process itself.
+var neverImports = map[string]string{
+	"unsafe":  "it reads and writes the daemon's memory",
+	"syscall": "it calls the kernel directly",
+	"os/exec": "it starts processes; run them from a separate service instead",
+	"plugin":  "it loads native code into the daemon",
+}
+
+// unsupportedImports exist in the standard library but the interpreter
+// (yaegi v0.16.1) mishandles them; the hint says what to use instead.
+var unsupportedImports = map[string]string{
+	"slices": "yaegi v0.16.1 cannot run it reliably (slices.Sort is undefined); use sort.Slice",
+	"maps":   "yaegi v0.16.1 cannot run it reliably (maps.Clone fails); copy with a for loop",
+	"iter":   "yaegi v0.16.1 does not support range-over-func iterators",
+	"unique": "it is newer than the interpreter's Go 1.21 standard library",
+}
+
+// importRule says whether path may be imported given a component's
+// allow_imports, and if not, why.
+func importRule(path string, allowed map[string]bool) (ok bool, why string) {
+	switch {
+	case path == APIPath:
+		return true, ""
+	case strings.HasPrefix(path, "github.com/traefik/yaegi"):
+		return false, "the interpreter's own packages are never available to scripts (they can rewrite what other scripts import)"
+	}
+	if reason, never := neverImports[path]; never {
+		return false, "package " + path + " is never available to scripts: " + reason
+	}
+	if reason, bad := unsupportedImports[path]; bad {
+		return false, "package " + path + " is not available: " + reason
+	}
+	if _, known := stdlib.Symbols[symbolKey(path)]; !known {
+		return false, "package " + path + " is not importable: scripts may import the standard library and " + APIPath + " only; put other code in a service of its own"
+	}
+	if allowed[path] {
+		return true, ""
+	}
+	return false, "package " + path + " is not in the script allow-list; add allow_imports = [\"" + path + "\"] to the component block to allow it"
+}
+
+// allowedSet merges the defaults with a component's additions.
+func allowedSet(extra []string) map[string]bool {
+	set := make(map[string]bool, len(DefaultImports)+len(extra))
+	for _, p := range DefaultImports {
+		set[p] = true
+	}
+	for _, p := range extra {
+		set[p] = true
+	}
+	return set
+}
+
+// exportsFor copies the symbols of the allowed packages (and the script
+// API) for one interpreter. Copying matters: yaegi's tables are global and
+// writable, so a shared map would let one script change what every later
+// script imports.
+func exportsFor(allowed map[string]bool) map[string]map[string]reflect.Value {
+	out := make(map[string]map[string]reflect.Value, len(allowed)+1)
+	for path := range allowed {
+		key := symbolKey(path)
+		if syms, ok := stdlib.Symbols[key]; ok {
+			out[key] = copySymbols(syms)
+		}
+	}
+	for key, syms := range symbols.Symbols {
+		out[key] = copySymbols(syms)
+	}
+	return out
+}
+
+func copySymbols(in map[string]reflect.Value) map[string]reflect.Value {
+	out := make(map[string]reflect.Value, len(in))
+	for k, v := range in {
+		out[k] = v
+	}
+	return out
+}
+
+// symbolKey is yaegi's key for an import path: "path/name".
+func symbolKey(path string) string {
+	return path + "/" + path[strings.LastIndex(path, "/")+1:]
+}
+
+// sortedKeys lists a set in order, for stable log lines.
+func sortedKeys(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

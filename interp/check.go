@@ -1,0 +1,181 @@
+package interp
+
+import (
+	"fmt"
+	"go/ast"
+	"go/token"
+	"strconv"
+
+	"github.com/wamphost/wamphost/internal/diag"
+)
+
+// checkFile reports, before yaegi sees the code, what yaegi v0.16.1 would
+// either reject with an unclear message or run differently from Go:
+// constructs newer than Go 1.21, bare go statements (a panic there kills the
+// daemon, and the goroutine pins a dropped interpreter), and imports outside
+// the allow-list.
+func checkFile(fset *token.FileSet, f *ast.File, allowed map[string]bool, pkgFuncs map[string]bool) diag.Diagnostics {
+	var ds diag.Diagnostics
+	report := func(sev diag.Severity, n ast.Node, summary, detail string) {
+		p := fset.Position(n.Pos())
+		e := fset.Position(n.End())
+		ds = append(ds, diag.Diagnostic{Severity: sev, Pos: diag.Pos{File: p.Filename, Line: p.Line, Column: p.Column},
+			End: diag.Pos{File: e.Filename, Line: e.Line, Column: e.Column}, Summary: summary, Detail: detail})
+	}
+	for _, imp := range f.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		if ok, why := importRule(path, allowed); !ok {
+			report(diag.Error, imp, "import not allowed", why)
+		}
+	}
+	// Builtins that a package-level declaration shadows are the script's own.
+	builtinShadowed := func(name string) bool { return pkgFuncs[name] }
+
+	ast.Inspect(f, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.GoStmt:
+			report(diag.Error, n, "go statement not allowed",
+				"start goroutines with s.Go(func(ctx context.Context) { ... }) on the component's wamp.Session: the host then stops them with the component and recovers their panics, which would otherwise crash the daemon")
+		case *ast.RangeStmt:
+			if kind := rangeOverNewKind(n.X, pkgFuncs); kind != "" {
+				report(diag.Error, n.X, "range over "+kind+" is not supported",
+					"the interpreter follows Go 1.21: write for i := 0; i < n; i++ { ... } instead")
+			}
+		case *ast.CallExpr:
+			if id, ok := n.Fun.(*ast.Ident); ok && id.Obj == nil && !builtinShadowed(id.Name) {
+				switch id.Name {
+				case "min", "max":
+					report(diag.Error, n, "builtin "+id.Name+" is not supported",
+						fmt.Sprintf("the interpreter follows Go 1.21; compare with if, or declare func %s in the script", id.Name))
+				case "clear":
+					report(diag.Error, n, "builtin clear is not supported",
+						"the interpreter follows Go 1.21; delete map keys in a loop, or assign a new map or slice")
+				}
+			}
+		}
+		return true
+	})
+	// Loop variables are shared across iterations under Go 1.21 rules, so a
+	// closure that captures one sees its last value.
+	ast.Inspect(f, func(n ast.Node) bool {
+		vars := loopVarsOf(n)
+		if vars == nil {
+			return true
+		}
+		body := loopBody(n)
+		ast.Inspect(body, func(m ast.Node) bool {
+			lit, ok := m.(*ast.FuncLit)
+			if !ok {
+				return true
+			}
+			ast.Inspect(lit.Body, func(k ast.Node) bool {
+				if id, ok := k.(*ast.Ident); ok && vars[id.Name] && id.Obj != nil && isLoopDecl(id.Obj, n) {
+					report(diag.Warning, id, "closure captures loop variable "+id.Name,
+						"the interpreter keeps pre-Go-1.22 loop semantics: every iteration shares one "+id.Name+"; copy it first ("+id.Name+" := "+id.Name+")")
+					vars[id.Name] = false // once per variable is enough
+				}
+				return true
+			})
+			return false
+		})
+		return true
+	})
+	return ds
+}
+
+// rangeOverNewKind names what a range expression ranges over when that is
+// newer than Go 1.21 and visible without type information.
+func rangeOverNewKind(x ast.Expr, pkgFuncs map[string]bool) string {
+	switch x := x.(type) {
+	case *ast.BasicLit:
+		if x.Kind == token.INT {
+			return "an integer"
+		}
+	case *ast.FuncLit:
+		return "a function"
+	case *ast.Ident:
+		if pkgFuncs[x.Name] {
+			return "a function"
+		}
+		if x.Obj != nil {
+			if as, ok := x.Obj.Decl.(*ast.AssignStmt); ok && len(as.Rhs) == len(as.Lhs) {
+				for i, l := range as.Lhs {
+					if id, ok := l.(*ast.Ident); ok && id.Name == x.Name {
+						return rangeOverNewKind(as.Rhs[i], pkgFuncs)
+					}
+				}
+			}
+		}
+	case *ast.CallExpr:
+		if id, ok := x.Fun.(*ast.Ident); ok && id.Obj == nil && id.Name == "len" {
+			return "an integer"
+		}
+	case *ast.BinaryExpr:
+		if kind := rangeOverNewKind(x.X, pkgFuncs); kind == "an integer" {
+			return kind
+		}
+		return rangeOverNewKind(x.Y, pkgFuncs)
+	case *ast.ParenExpr:
+		return rangeOverNewKind(x.X, pkgFuncs)
+	}
+	return ""
+}
+
+func loopVarsOf(n ast.Node) map[string]bool {
+	vars := map[string]bool{}
+	switch n := n.(type) {
+	case *ast.RangeStmt:
+		if n.Tok != token.DEFINE {
+			return nil
+		}
+		for _, e := range []ast.Expr{n.Key, n.Value} {
+			if id, ok := e.(*ast.Ident); ok && id.Name != "_" {
+				vars[id.Name] = true
+			}
+		}
+	case *ast.ForStmt:
+		as, ok := n.Init.(*ast.AssignStmt)
+		if !ok || as.Tok != token.DEFINE {
+			return nil
+		}
+		for _, l := range as.Lhs {
+			if id, ok := l.(*ast.Ident); ok && id.Name != "_" {
+				vars[id.Name] = true
+			}
+		}
+	default:
+		return nil
+	}
+	if len(vars) == 0 {
+		return nil
+	}
+	return vars
+}
+
+func loopBody(n ast.Node) *ast.BlockStmt {
+	switch n := n.(type) {
+	case *ast.RangeStmt:
+		return n.Body
+	case *ast.ForStmt:
+		return n.Body
+	}
+	return nil
+}
+
+// isLoopDecl reports whether obj is declared by the loop header n itself.
+func isLoopDecl(obj *ast.Object, n ast.Node) bool {
+	switch n := n.(type) {
+	case *ast.RangeStmt:
+		return obj.Decl == n || obj.Pos() >= n.Pos() && obj.Pos() < n.Body.Pos() || isAssignIn(obj, n.Pos(), n.Body.Pos())
+	case *ast.ForStmt:
+		return isAssignIn(obj, n.Pos(), n.Body.Pos())
+	}
+	return false
+}
+
+func isAssignIn(obj *ast.Object, from, to token.Pos) bool {
+	if as, ok := obj.Decl.(*ast.AssignStmt); ok {
+		return as.Pos() >= from && as.Pos() < to
+	}
+	return false
+}

@@ -1,0 +1,449 @@
+// Package interp turns a component's Go source into callable handlers. It
+// runs the source through load-time checks, builds one fresh yaegi
+// interpreter per load with a copied import allow-list, and wraps each
+// exported function so that the host can call it with WAMP arguments and get
+// WAMP results back. It knows nothing of HCL or of WAMP sessions.
+package interp
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/scanner"
+	"go/token"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	yaegi "github.com/traefik/yaegi/interp"
+
+	"github.com/wamphost/wamphost/internal/diag"
+	"github.com/wamphost/wamphost/wamp"
+)
+
+// Options say what to load.
+type Options struct {
+	// Source is a directory of .go files (one package, _test.go files
+	// skipped) or a single .go file.
+	Source string
+	// AllowImports widens DefaultImports by package path.
+	AllowImports []string
+	// Stdout receives what scripts print with fmt.Print and friends.
+	Stdout io.Writer
+}
+
+// Program is one load of a component's source: one interpreter and the
+// exported functions found in it. Programs are never reloaded in place; a
+// reload builds a new Program (DESIGN.md decision 2).
+type Program struct {
+	in     *yaegi.Interpreter
+	funcs  map[string]*function
+	panics *panicLog
+	// Files are the source files loaded, in order.
+	Files []string
+	// Warnings are diagnostics that did not stop the load.
+	Warnings diag.Diagnostics
+}
+
+type function struct {
+	name   string
+	pos    diag.Pos
+	params []string
+	value  reflect.Value
+}
+
+// Load reads, checks and interprets the source. Diagnostics carry the
+// script's file:line:col; the Program is nil when they hold an error.
+func Load(opts Options) (*Program, diag.Diagnostics) {
+	files, err := sourceFiles(opts.Source)
+	if err != nil {
+		return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: opts.Source}, Summary: "cannot read scripts", Detail: err.Error()}}
+	}
+	fset := token.NewFileSet()
+	var parsed []*ast.File
+	var ds diag.Diagnostics
+	for _, f := range files {
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			ds = append(ds, syntaxDiagnostics(err, f)...)
+			continue
+		}
+		parsed = append(parsed, af)
+	}
+	if ds.HasErrors() {
+		return nil, ds
+	}
+	pkgName := ""
+	funcs := map[string]*function{}
+	pkgNames := map[string]bool{}
+	for _, af := range parsed {
+		if pkgName == "" {
+			pkgName = af.Name.Name
+		} else if af.Name.Name != pkgName {
+			p := fset.Position(af.Name.Pos())
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: p.Filename, Line: p.Line, Column: p.Column},
+				Summary: "mixed packages", Detail: fmt.Sprintf("package %s, but other files here are package %s", af.Name.Name, pkgName)})
+		}
+		for _, decl := range af.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Recv != nil {
+					continue
+				}
+				pkgNames[d.Name.Name] = true
+				if d.Name.IsExported() {
+					p := fset.Position(d.Name.Pos())
+					funcs[d.Name.Name] = &function{name: d.Name.Name, pos: diag.Pos{File: p.Filename, Line: p.Line, Column: p.Column}, params: paramNames(d.Type)}
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							pkgNames[n.Name] = true
+						}
+					case *ast.TypeSpec:
+						pkgNames[s.Name.Name] = true
+					}
+				}
+			}
+		}
+	}
+	if pkgName == "main" {
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: files[0], Line: 1, Column: 1},
+			Summary: "package main", Detail: "a component is a library package: name it after the component (package add2), not main"})
+	}
+	allowed := allowedSet(opts.AllowImports)
+	for _, af := range parsed {
+		ds = append(ds, checkFile(fset, af, allowed, pkgNames)...)
+	}
+	if ds.HasErrors() {
+		return nil, ds
+	}
+
+	p := &Program{funcs: funcs, panics: &panicLog{}, Files: files, Warnings: ds}
+	stdout := opts.Stdout
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	p.in = yaegi.New(yaegi.Options{Stdout: stdout, Stderr: p.panics, Env: []string{}})
+	if err := p.in.Use(exportsFor(allowed)); err != nil {
+		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "cannot prepare interpreter", Detail: err.Error()}}
+	}
+	if evalDs := p.eval(opts.Source, pkgName); evalDs.HasErrors() {
+		return nil, append(ds, evalDs...)
+	}
+	return p, ds
+}
+
+// eval interprets the source and looks up every exported function.
+func (p *Program) eval(source, pkgName string) (ds diag.Diagnostics) {
+	defer func() {
+		if r := recover(); r != nil {
+			ds = diag.Diagnostics{{Severity: diag.Error, Pos: p.panics.firstSince(0), Summary: "panic while loading", Detail: fmt.Sprint(r)}}
+		}
+	}()
+	// yaegi resolves a directory as a relative import only, so name it
+	// relative to the working directory.
+	rel := source
+	if wd, err := os.Getwd(); err == nil {
+		if r, err := filepath.Rel(wd, source); err == nil {
+			rel = r
+		}
+	}
+	if !strings.HasPrefix(rel, ".") && !filepath.IsAbs(rel) {
+		rel = "./" + rel
+	}
+	isDir := !strings.HasSuffix(source, ".go")
+	if _, err := p.in.EvalPath(rel); err != nil {
+		return yaegiDiagnostics(err)
+	}
+	var syms map[string]reflect.Value
+	if isDir {
+		syms = p.in.Symbols(rel)[rel]
+	}
+	for name, f := range p.funcs {
+		if isDir {
+			f.value = syms[name]
+			continue
+		}
+		v, err := p.in.Eval(pkgName + "." + name)
+		if err != nil {
+			return yaegiDiagnostics(err)
+		}
+		f.value = v
+	}
+	return nil
+}
+
+func sourceFiles(source string) ([]string, error) {
+	st, err := os.Stat(source)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{source}, nil
+	}
+	entries, err := os.ReadDir(source)
+	if err != nil {
+		return nil, err
+	}
+	var files []string
+	for _, e := range entries {
+		n := e.Name()
+		if e.Type().IsRegular() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") && !strings.HasPrefix(n, ".") {
+			files = append(files, filepath.Join(source, n))
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no .go files in %s", source)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+func paramNames(ft *ast.FuncType) []string {
+	var names []string
+	for i, f := range ft.Params.List {
+		if len(f.Names) == 0 {
+			names = append(names, "argument "+strconv.Itoa(i+1))
+		}
+		for _, n := range f.Names {
+			names = append(names, n.Name)
+		}
+	}
+	return names
+}
+
+func syntaxDiagnostics(err error, file string) diag.Diagnostics {
+	var ds diag.Diagnostics
+	if list, ok := err.(scanner.ErrorList); ok {
+		for _, e := range list {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: e.Pos.Filename, Line: e.Pos.Line, Column: e.Pos.Column}, Summary: "syntax error", Detail: e.Msg})
+		}
+		return ds
+	}
+	return diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: file}, Summary: "syntax error", Detail: err.Error()}}
+}
+
+var positioned = regexp.MustCompile(`^(.+?\.go):(\d+):(\d+): (.*)$`)
+
+// yaegiDiagnostics turns yaegi's "path:line:col: message" errors (one or
+// several lines) into diagnostics with absolute paths.
+func yaegiDiagnostics(err error) diag.Diagnostics {
+	var ds diag.Diagnostics
+	for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+		m := positioned.FindStringSubmatch(strings.TrimSpace(line))
+		if m == nil {
+			ds = append(ds, diag.Diagnostic{Severity: diag.Error, Summary: "script error", Detail: line})
+			continue
+		}
+		ln, _ := strconv.Atoi(m[2])
+		col, _ := strconv.Atoi(m[3])
+		file, _ := filepath.Abs(m[1])
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: file, Line: ln, Column: col}, Summary: "script error", Detail: m[4]})
+	}
+	return ds
+}
+
+// Has reports whether the scripts define an exported function name.
+func (p *Program) Has(name string) bool { _, ok := p.funcs[name]; return ok }
+
+// FuncPos is where an exported function is declared.
+func (p *Program) FuncPos(name string) diag.Pos {
+	if f, ok := p.funcs[name]; ok {
+		return f.pos
+	}
+	return diag.Pos{}
+}
+
+// Procedure is a bound procedure handler. Its error is a *wamp.Error for
+// application errors and bad arguments, a *PanicError for a recovered panic,
+// and any other error otherwise.
+type Procedure func(ctx context.Context, inv *wamp.Invocation) (*wamp.Result, error)
+
+// EventHandler is a bound event handler.
+type EventHandler func(ctx context.Context, ev *wamp.Event) error
+
+// Procedure binds the exported function name as a procedure handler.
+func (p *Program) Procedure(name string) (Procedure, error) {
+	f, err := p.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return p.procedureOf(f.name, f.value, f.params)
+}
+
+// EventHandler binds the exported function name as an event handler.
+func (p *Program) EventHandler(name string) (EventHandler, error) {
+	f, err := p.lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	return p.eventHandlerOf(f.name, f.value, f.params)
+}
+
+// ProcedureOf binds a function value that a script handed to the host at
+// run time (Session.Register).
+func (p *Program) ProcedureOf(fn any) (Procedure, error) {
+	return p.procedureOf("handler", reflect.ValueOf(fn), nil)
+}
+
+// EventHandlerOf binds a function value handed over at run time.
+func (p *Program) EventHandlerOf(fn any) (EventHandler, error) {
+	return p.eventHandlerOf("handler", reflect.ValueOf(fn), nil)
+}
+
+func (p *Program) lookup(name string) (*function, error) {
+	f, ok := p.funcs[name]
+	if !ok {
+		return nil, fmt.Errorf("no exported function %s in %s%s", name, strings.Join(baseNames(p.Files), ", "), p.suggest(name))
+	}
+	if !f.value.IsValid() || f.value.Kind() != reflect.Func {
+		return nil, fmt.Errorf("%s is not a function", name)
+	}
+	return f, nil
+}
+
+func (p *Program) suggest(name string) string {
+	var names []string
+	for n := range p.funcs {
+		if strings.EqualFold(n, name) {
+			return " (did you mean " + n + "?)"
+		}
+		names = append(names, n)
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	sort.Strings(names)
+	return " (exported functions: " + strings.Join(names, ", ") + ")"
+}
+
+func baseNames(files []string) []string {
+	out := make([]string, len(files))
+	for i, f := range files {
+		out[i] = filepath.Base(f)
+	}
+	return out
+}
+
+// OnJoin returns the scripts' OnJoin function, or nil if there is none.
+func (p *Program) OnJoin() (func(context.Context, wamp.Session) error, error) {
+	return p.lifecycle("OnJoin")
+}
+
+// OnLeave returns the scripts' OnLeave function, or nil if there is none.
+func (p *Program) OnLeave() (func(context.Context, wamp.Session) error, error) {
+	return p.lifecycle("OnLeave")
+}
+
+var sessionType = reflect.TypeOf((*wamp.Session)(nil)).Elem()
+
+func (p *Program) lifecycle(name string) (func(context.Context, wamp.Session) error, error) {
+	f, ok := p.funcs[name]
+	if !ok {
+		return nil, nil
+	}
+	t := f.value.Type()
+	ok = t.NumIn() == 2 && t.In(0) == contextType && t.In(1) == sessionType &&
+		(t.NumOut() == 0 || t.NumOut() == 1 && t.Out(0) == errorType)
+	if !ok {
+		return nil, fmt.Errorf("%s must be func %s(ctx context.Context, s wamp.Session) error, not %s", name, name, t)
+	}
+	return func(ctx context.Context, s wamp.Session) (err error) {
+		defer p.recoverInto(&err, p.panics.mark())
+		out := f.value.Call([]reflect.Value{reflect.ValueOf(&ctx).Elem(), reflect.ValueOf(&s).Elem()})
+		if len(out) == 1 && !out[0].IsNil() {
+			return out[0].Interface().(error)
+		}
+		return nil
+	}, nil
+}
+
+// PanicError is a panic recovered from script code.
+type PanicError struct {
+	Value any
+	// Pos is the innermost script position yaegi reported, if any.
+	Pos diag.Pos
+}
+
+func (e *PanicError) Error() string {
+	if e.Pos.File != "" {
+		return fmt.Sprintf("panic at %s: %v", e.Pos, e.Value)
+	}
+	return fmt.Sprintf("panic: %v", e.Value)
+}
+
+func (p *Program) recoverInto(err *error, mark uint64) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	if rv, ok := r.(reflect.Value); ok && rv.IsValid() && rv.CanInterface() {
+		r = rv.Interface()
+	}
+	*err = &PanicError{Value: r, Pos: p.panics.firstSince(mark)}
+}
+
+// panicLog receives yaegi's stderr, where it writes "file:line:col: panic"
+// for every interpreted frame a panic unwinds, innermost first.
+type panicLog struct {
+	mu      sync.Mutex
+	seq     uint64
+	entries []panicEntry
+}
+
+type panicEntry struct {
+	seq uint64
+	pos diag.Pos
+}
+
+var panicLine = regexp.MustCompile(`^(.+?\.go):(\d+):(\d+): panic`)
+
+func (l *panicLog) Write(b []byte) (int, error) {
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for sc.Scan() {
+		m := panicLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		ln, _ := strconv.Atoi(m[2])
+		col, _ := strconv.Atoi(m[3])
+		file, _ := filepath.Abs(m[1])
+		l.seq++
+		l.entries = append(l.entries, panicEntry{seq: l.seq, pos: diag.Pos{File: file, Line: ln, Column: col}})
+		if len(l.entries) > 64 {
+			l.entries = l.entries[len(l.entries)-64:]
+		}
+	}
+	return len(b), nil
+}
+
+func (l *panicLog) mark() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seq
+}
+
+func (l *panicLog) firstSince(mark uint64) diag.Pos {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.entries {
+		if e.seq > mark {
+			return e.pos
+		}
+	}
+	return diag.Pos{}
+}

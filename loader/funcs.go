@@ -1,0 +1,74 @@
+package loader
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// evalContext offers the functions that config files may call. Secrets come
+// in through env() and file() so that they never need to sit in the file.
+func evalContext(dir string) *hcl.EvalContext {
+	return &hcl.EvalContext{
+		Functions: map[string]function.Function{
+			"env":     envFunc,
+			"file":    fileFunc(dir),
+			"trim":    stdlib.TrimSpaceFunc,
+			"lower":   stdlib.LowerFunc,
+			"upper":   stdlib.UpperFunc,
+			"join":    stdlib.JoinFunc,
+			"split":   stdlib.SplitFunc,
+			"tonumber": stdlib.MakeToFunc(cty.Number),
+			"tostring": stdlib.MakeToFunc(cty.String),
+			"tobool":   stdlib.MakeToFunc(cty.Bool),
+		},
+	}
+}
+
+// envFunc is env(NAME) or env(NAME, DEFAULT). An unset variable without a
+// default is an error, so a missing secret fails the load instead of
+// silently becoming "".
+var envFunc = function.New(&function.Spec{
+	Params:   []function.Parameter{{Name: "name", Type: cty.String}},
+	VarParam: &function.Parameter{Name: "default", Type: cty.String},
+	Type:     function.StaticReturnType(cty.String),
+	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		name := args[0].AsString()
+		if v, ok := os.LookupEnv(name); ok {
+			return cty.StringVal(v), nil
+		}
+		switch len(args) {
+		case 1:
+			return cty.NilVal, fmt.Errorf("environment variable %s is not set (give a default: env(%q, \"...\"))", name, name)
+		case 2:
+			return args[1], nil
+		}
+		return cty.NilVal, fmt.Errorf("env takes a name and at most one default")
+	},
+})
+
+// fileFunc reads a file relative to the config's directory, without its
+// trailing newline (secret files usually end with one).
+func fileFunc(dir string) function.Function {
+	return function.New(&function.Spec{
+		Params: []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:   function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			p := args[0].AsString()
+			if !filepath.IsAbs(p) {
+				p = filepath.Join(dir, p)
+			}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return cty.NilVal, fmt.Errorf("reading %s: %w", p, err)
+			}
+			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
+		},
+	})
+}

@@ -1,0 +1,422 @@
+// Package loader turns a components.hcl file (or its JSON twin) into a
+// checked Config. Every problem it finds is a diagnostic with the file, line
+// and column of the offending text. It knows nothing of WAMP sessions or of
+// the script interpreter: whether a handler exists is for interp to say.
+package loader
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/wamphost/wamphost/internal/diag"
+)
+
+// The raw* types mirror the file's schema. Attributes that need a range in
+// their diagnostics are kept as expressions and evaluated by hand.
+type rawFile struct {
+	Router     *rawRouter      `hcl:"router,block"`
+	Components []*rawComponent `hcl:"component,block"`
+	Daemon     *rawDaemon      `hcl:"daemon,block"`
+}
+
+type rawDaemon struct {
+	ShutdownGrace hcl.Expression `hcl:"shutdown_grace,optional"`
+	Watch         *bool          `hcl:"watch,optional"`
+}
+
+type rawRouter struct {
+	Listen         hcl.Expression `hcl:"listen,optional"`
+	Path           *string        `hcl:"path,optional"`
+	MaxMessageSize *int           `hcl:"max_message_size,optional"`
+	AllowOrigins   []string       `hcl:"allow_origins,optional"`
+	Realms         []*rawRealm    `hcl:"realm,block"`
+}
+
+type rawRealm struct {
+	Name      string    `hcl:"name,label"`
+	DeclRange hcl.Range `hcl:",def_range"`
+}
+
+type rawComponent struct {
+	Name         string         `hcl:"name,label"`
+	Realm        hcl.Expression `hcl:"realm,optional"`
+	Source       hcl.Expression `hcl:"source"`
+	Config       hcl.Expression `hcl:"config,optional"`
+	AllowImports []string       `hcl:"allow_imports,optional"`
+	EventQueue   *int           `hcl:"event_queue,optional"`
+	Registers    []*rawBinding  `hcl:"register,block"`
+	Subscribes   []*rawBinding  `hcl:"subscribe,block"`
+	DeclRange    hcl.Range      `hcl:",def_range"`
+}
+
+type rawBinding struct {
+	URI            string         `hcl:"uri,label"`
+	Handler        hcl.Expression `hcl:"handler"`
+	Match          hcl.Expression `hcl:"match,optional"`
+	Invoke         hcl.Expression `hcl:"invoke,optional"`
+	DiscloseCaller *bool          `hcl:"disclose_caller,optional"`
+	DeclRange      hcl.Range      `hcl:",def_range"`
+}
+
+// Load reads and checks the config file at path. Files ending in .json are
+// read as HCL's JSON syntax. The returned diagnostics may hold warnings even
+// when the config is usable; the config is nil when they hold errors.
+func Load(path string) (*Config, diag.Diagnostics) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: path}, Summary: "cannot read config", Detail: err.Error()}}
+	}
+	return Parse(path, src)
+}
+
+// Parse is Load on a config already in memory; path names it in diagnostics
+// and anchors its relative paths.
+func Parse(path string, src []byte) (*Config, diag.Diagnostics) {
+	p := hclparse.NewParser()
+	var f *hcl.File
+	var diags hcl.Diagnostics
+	if strings.HasSuffix(path, ".json") {
+		f, diags = p.ParseJSON(src, path)
+	} else {
+		f, diags = p.ParseHCL(src, path)
+	}
+	if diags.HasErrors() {
+		return nil, convert(diags, p.Files())
+	}
+	dir, _ := filepath.Abs(filepath.Dir(path))
+	d := &decoder{ctx: evalContext(dir), dir: dir}
+	var raw rawFile
+	diags = append(diags, gohcl.DecodeBody(f.Body, d.ctx, &raw)...)
+	if diags.HasErrors() {
+		return nil, convert(diags, p.Files())
+	}
+	cfg := d.build(path, &raw)
+	diags = append(diags, d.diags...)
+	if diags.HasErrors() {
+		return nil, convert(diags, p.Files())
+	}
+	return cfg, convert(diags, p.Files())
+}
+
+type decoder struct {
+	ctx   *hcl.EvalContext
+	dir   string
+	diags hcl.Diagnostics
+}
+
+func (d *decoder) errorf(rng hcl.Range, summary, detail string, args ...any) {
+	r := rng
+	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: &r})
+}
+
+// str evaluates an optional string attribute, returning def when it is absent.
+func (d *decoder) str(expr hcl.Expression, def string) string {
+	if expr == nil {
+		return def
+	}
+	v, diags := expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() || v.IsNull() {
+		return def
+	}
+	if v.Type() != cty.String {
+		d.errorf(expr.Range(), "Incorrect attribute value type", "A string is required here, not %s.", v.Type().FriendlyName())
+		return def
+	}
+	if !v.IsKnown() {
+		return def
+	}
+	return v.AsString()
+}
+
+func (d *decoder) build(path string, raw *rawFile) *Config {
+	cfg := &Config{File: path, Dir: d.dir, ShutdownGrace: DefaultShutdownGrace}
+	if raw.Daemon != nil {
+		cfg.Watch = raw.Daemon.Watch
+		if s := d.str(raw.Daemon.ShutdownGrace, ""); s != "" {
+			cfg.ShutdownGrace = d.duration(raw.Daemon.ShutdownGrace.Range(), s)
+		}
+	}
+	cfg.Router = d.router(raw.Router)
+	realms := map[string]bool{}
+	for _, r := range cfg.Router.Realms {
+		realms[r.Name] = true
+	}
+	names := map[string]hcl.Range{}
+	for _, rc := range raw.Components {
+		if prev, dup := names[rc.Name]; dup {
+			d.errorf(rc.DeclRange, "Duplicate component", "A component named %q is already declared at %s.", rc.Name, prev)
+			continue
+		}
+		names[rc.Name] = rc.DeclRange
+		cfg.Components = append(cfg.Components, d.component(rc, cfg.Router.Realms, realms))
+	}
+	d.checkDuplicateURIs(cfg.Components)
+	return cfg
+}
+
+func (d *decoder) duration(rng hcl.Range, s string) time.Duration {
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		d.errorf(rng, "Invalid duration", "%q is not a duration such as \"10s\" or \"500ms\".", s)
+	}
+	return v
+}
+
+func (d *decoder) router(raw *rawRouter) Router {
+	r := Router{Listen: DefaultListen, Path: DefaultPath, MaxMessageSize: DefaultMaxMessageSize}
+	if raw == nil {
+		r.Realms = []*Realm{{Name: DefaultRealm}}
+		return r
+	}
+	r.Listen = d.str(raw.Listen, DefaultListen)
+	if raw.Path != nil {
+		r.Path = *raw.Path
+		if !strings.HasPrefix(r.Path, "/") {
+			r.Path = "/" + r.Path
+		}
+	}
+	if raw.MaxMessageSize != nil {
+		r.MaxMessageSize = *raw.MaxMessageSize
+	}
+	r.AllowOrigins = raw.AllowOrigins
+	seen := map[string]bool{}
+	for _, rr := range raw.Realms {
+		if !validURI(rr.Name, "exact") {
+			d.errorf(rr.DeclRange, "Malformed realm URI", "%q is not a valid WAMP URI (dot-separated parts, no spaces or '#').", rr.Name)
+		}
+		if seen[rr.Name] {
+			d.errorf(rr.DeclRange, "Duplicate realm", "Realm %q is declared twice.", rr.Name)
+		}
+		seen[rr.Name] = true
+		r.Realms = append(r.Realms, &Realm{Name: rr.Name, Range: rr.DeclRange})
+	}
+	if len(r.Realms) == 0 {
+		r.Realms = []*Realm{{Name: DefaultRealm}}
+	}
+	return r
+}
+
+func (d *decoder) component(rc *rawComponent, declared []*Realm, realms map[string]bool) *Component {
+	c := &Component{Name: rc.Name, Range: rc.DeclRange, AllowImports: rc.AllowImports, EventQueue: DefaultEventQueue}
+	if rc.EventQueue != nil {
+		c.EventQueue = *rc.EventQueue
+		if c.EventQueue < 1 {
+			d.errorf(rc.DeclRange, "Invalid event_queue", "event_queue must be at least 1.")
+		}
+	}
+	c.Realm = d.str(rc.Realm, "")
+	switch {
+	case c.Realm == "" && len(declared) == 1:
+		c.Realm = declared[0].Name
+	case c.Realm == "":
+		d.errorf(rc.DeclRange, "Missing realm", "Component %q must name its realm: the router declares several.", rc.Name)
+	case !realms[c.Realm]:
+		d.errorf(rc.Realm.Range(), "Unknown realm", "Realm %q is not declared in the router block (declared: %s).", c.Realm, realmList(declared))
+	}
+
+	c.SourceRange = rc.Source.Range()
+	if src := d.str(rc.Source, ""); src == "" {
+		d.errorf(rc.Source.Range(), "Missing source", "source must name a directory of .go files or one .go file.")
+	} else {
+		if !filepath.IsAbs(src) {
+			src = filepath.Join(d.dir, src)
+		}
+		c.Source = filepath.Clean(src)
+		if st, err := os.Stat(c.Source); err != nil {
+			d.errorf(rc.Source.Range(), "Source not found", "%s does not exist. source is resolved relative to the config file's directory (%s).", c.Source, d.dir)
+		} else if !st.IsDir() && !strings.HasSuffix(c.Source, ".go") {
+			d.errorf(rc.Source.Range(), "Source is not a Go file", "%s is neither a directory nor a .go file.", c.Source)
+		}
+	}
+
+	c.Config = d.freeform(rc.Config)
+
+	for _, rb := range rc.Registers {
+		c.Registers = append(c.Registers, d.binding(rb, Register))
+	}
+	topics := map[string]hcl.Range{}
+	for _, rb := range rc.Subscribes {
+		b := d.binding(rb, Subscribe)
+		if prev, dup := topics[b.URI+"\x00"+b.Match]; dup {
+			d.errorf(b.Range, "Duplicate URI", "Component %q already subscribes to %q at %s.", c.Name, b.URI, prev)
+		}
+		topics[b.URI+"\x00"+b.Match] = b.Range
+		c.Subscribes = append(c.Subscribes, b)
+	}
+	return c
+}
+
+// freeform turns the config attribute into plain Go values through JSON, so
+// scripts see exactly what encoding/json would give them.
+func (d *decoder) freeform(expr hcl.Expression) map[string]any {
+	if expr == nil {
+		return nil
+	}
+	v, diags := expr.Value(d.ctx)
+	d.diags = append(d.diags, diags...)
+	if diags.HasErrors() || v.IsNull() {
+		return nil
+	}
+	if !v.Type().IsObjectType() && !v.Type().IsMapType() {
+		d.errorf(expr.Range(), "Incorrect attribute value type", "config must be an object such as { greeting = \"hello\" }, not %s.", v.Type().FriendlyName())
+		return nil
+	}
+	js, err := ctyjson.Marshal(v, v.Type())
+	if err != nil {
+		d.errorf(expr.Range(), "Invalid config value", "%s", err)
+		return nil
+	}
+	var out map[string]any
+	if err := json.Unmarshal(js, &out); err != nil {
+		d.errorf(expr.Range(), "Invalid config value", "%s", err)
+	}
+	return out
+}
+
+var handlerName = regexp.MustCompile(`^[A-Z][A-Za-z0-9_]*$`)
+
+func (d *decoder) binding(rb *rawBinding, kind Kind) *Binding {
+	b := &Binding{Kind: kind, URI: rb.URI, Range: rb.DeclRange, HandlerRange: rb.Handler.Range()}
+	b.Handler = d.str(rb.Handler, "")
+	if b.Handler == "" {
+		d.errorf(rb.Handler.Range(), "Missing handler name", "handler must name an exported function of the component's scripts, such as \"Add2\".")
+	} else if !handlerName.MatchString(b.Handler) {
+		d.errorf(rb.Handler.Range(), "Invalid handler name", "%q is not an exported Go function name: it must start with an upper-case letter.", b.Handler)
+	}
+	b.Match = d.str(rb.Match, "exact")
+	if !oneOf(b.Match, "exact", "prefix", "wildcard") {
+		d.errorf(rb.Match.Range(), "Invalid match", "match must be \"exact\", \"prefix\" or \"wildcard\", not %q.", b.Match)
+	}
+	if kind == Register {
+		b.Invoke = d.str(rb.Invoke, "single")
+		if !oneOf(b.Invoke, "single", "roundrobin", "random", "first", "last") {
+			d.errorf(rb.Invoke.Range(), "Invalid invoke policy", "invoke must be one of single, roundrobin, random, first, last; not %q.", b.Invoke)
+		}
+		if rb.DiscloseCaller != nil {
+			b.DiscloseCaller = *rb.DiscloseCaller
+		}
+	} else {
+		if rb.Invoke != nil && !isAbsent(rb.Invoke) {
+			d.errorf(rb.Invoke.Range(), "Unsupported argument", "invoke applies to register blocks only.")
+		}
+		if rb.DiscloseCaller != nil {
+			d.errorf(rb.DeclRange, "Unsupported argument", "disclose_caller applies to register blocks only; publishers choose to disclose themselves.")
+		}
+	}
+	if !validURI(b.URI, b.Match) {
+		d.errorf(rb.DeclRange, "Malformed URI", "%q is not a valid WAMP URI for match %q: use dot-separated parts without spaces or '#'%s.", b.URI, b.Match, wildcardHint(b.Match))
+	} else if kind == Register && strings.HasPrefix(b.URI, "wamp.") {
+		d.errorf(rb.DeclRange, "Reserved URI", "URIs starting with \"wamp.\" are reserved for the router.")
+	}
+	return b
+}
+
+func wildcardHint(match string) string {
+	if match == "wildcard" {
+		return " (empty parts are allowed: com..add)"
+	}
+	return ""
+}
+
+// isAbsent reports whether an optional attribute was left out; gohcl fills
+// those with a null static expression.
+func isAbsent(expr hcl.Expression) bool {
+	v, diags := expr.Value(nil)
+	return !diags.HasErrors() && v.IsNull()
+}
+
+// checkDuplicateURIs rejects two registrations of one URI in one realm: the
+// router would refuse the second, at run time and far from the cause.
+func (d *decoder) checkDuplicateURIs(comps []*Component) {
+	type key struct{ realm, uri, match string }
+	seen := map[key]*Binding{}
+	owner := map[key]string{}
+	for _, c := range comps {
+		for _, b := range c.Registers {
+			k := key{c.Realm, b.URI, b.Match}
+			if prev, dup := seen[k]; dup {
+				d.errorf(b.Range, "Duplicate URI", "%q is already registered in realm %q by component %q at %s.", b.URI, c.Realm, owner[k], prev.Range)
+				continue
+			}
+			seen[k] = b
+			owner[k] = c.Name
+		}
+	}
+}
+
+var (
+	uriExact    = regexp.MustCompile(`^([^\s.#]+\.)*[^\s.#]+$`)
+	uriWildcard = regexp.MustCompile(`^([^\s.#]*\.)*[^\s.#]*$`)
+)
+
+// validURI applies the WAMP spec's loose URI rules: strict enough to catch
+// typos, loose enough for every router we attach to.
+func validURI(uri, match string) bool {
+	if uri == "" {
+		return false
+	}
+	if match == "wildcard" {
+		return uriWildcard.MatchString(uri) && strings.Contains(uri, ".")
+	}
+	return uriExact.MatchString(uri)
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+func realmList(rs []*Realm) string {
+	names := make([]string, len(rs))
+	for i, r := range rs {
+		names[i] = r.Name
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// convert turns HCL diagnostics into the shared shape, with the offending
+// line taken from the parsed file so that even stdin configs show it.
+func convert(hds hcl.Diagnostics, files map[string]*hcl.File) diag.Diagnostics {
+	var out diag.Diagnostics
+	for _, hd := range hds {
+		d := diag.Diagnostic{Severity: diag.Error, Summary: hd.Summary, Detail: hd.Detail}
+		if hd.Severity == hcl.DiagWarning {
+			d.Severity = diag.Warning
+		}
+		if s := hd.Subject; s != nil {
+			d.Pos = diag.Pos{File: s.Filename, Line: s.Start.Line, Column: s.Start.Column}
+			d.End = diag.Pos{File: s.Filename, Line: s.End.Line, Column: s.End.Column}
+			if f := files[s.Filename]; f != nil {
+				d.Source = lineOf(f.Bytes, s.Start.Line)
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func lineOf(src []byte, n int) string {
+	lines := strings.Split(string(src), "\n")
+	if n < 1 || n > len(lines) {
+		return ""
+	}
+	return strings.TrimRight(lines[n-1], "\r")
+}
