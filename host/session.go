@@ -22,9 +22,9 @@ type session struct {
 
 var _ wamp.Session = (*session)(nil)
 
-func (s *session) ID() uint64        { return uint64(s.c.client.ID()) }
-func (s *session) Realm() string     { return s.c.cfg.Realm }
-func (s *session) Log() wamp.Logger  { return s.g.log }
+func (s *session) ID() uint64       { return uint64(s.c.client.ID()) }
+func (s *session) Realm() string    { return s.c.cfg.Realm }
+func (s *session) Log() wamp.Logger { return s.g.log }
 func (s *session) connected() error {
 	if s.c.client == nil || !s.c.client.Connected() {
 		return wamp.NewError(wamp.ErrUnavailable, "not connected to the router")

@@ -17,13 +17,13 @@ import (
 func evalContext(dir string) *hcl.EvalContext {
 	return &hcl.EvalContext{
 		Functions: map[string]function.Function{
-			"env":     envFunc,
-			"file":    fileFunc(dir),
-			"trim":    stdlib.TrimSpaceFunc,
-			"lower":   stdlib.LowerFunc,
-			"upper":   stdlib.UpperFunc,
-			"join":    stdlib.JoinFunc,
-			"split":   stdlib.SplitFunc,
+			"env":      envFunc,
+			"file":     fileFunc(dir),
+			"trim":     stdlib.TrimSpaceFunc,
+			"lower":    stdlib.LowerFunc,
+			"upper":    stdlib.UpperFunc,
+			"join":     stdlib.JoinFunc,
+			"split":    stdlib.SplitFunc,
 			"tonumber": stdlib.MakeToFunc(cty.Number),
 			"tostring": stdlib.MakeToFunc(cty.String),
 			"tobool":   stdlib.MakeToFunc(cty.Bool),

@@ -216,4 +216,3 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	}
 	return exitOK
 }
-
