@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/transport"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/hashicorp/go-hclog"
 
@@ -178,7 +179,8 @@ type component struct {
 	cfg *loader.Component
 	log hclog.Logger
 
-	client *client.Client
+	client  *client.Client
+	answers *answerTracker
 
 	// swap guards gen: calls take the read lock just long enough to join
 	// the current generation's WaitGroup.
@@ -204,10 +206,16 @@ func (c *component) acquire() *generation {
 }
 
 func (c *component) start(ctx context.Context, g *generation) error {
-	cl, err := client.ConnectLocal(c.h.router.nexus, client.Config{
-		Realm:          c.cfg.Realm,
-		Logger:         c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-		LocalQueueSize: 1024,
+	local, routerSide := transport.LinkedPeersQSize(1024)
+	go func() {
+		if err := c.h.router.nexus.Attach(routerSide); err != nil {
+			c.log.Error("attach to router", "error", err)
+		}
+	}()
+	c.answers = newAnswerTracker(local)
+	cl, err := client.NewClient(c.answers, client.Config{
+		Realm:  c.cfg.Realm,
+		Logger: c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	})
 	if err != nil {
 		return fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
@@ -251,6 +259,7 @@ func (c *component) register(b *loader.Binding) error {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
+		c.answers.started(inv.Request)
 		return c.dispatchCall(ctx, g, g.procs[key], uri, inv)
 	}, opts)
 	if err != nil {
@@ -293,7 +302,7 @@ func (c *component) stop(ctx context.Context) error {
 	if g == nil {
 		return nil
 	}
-	if !g.drain(ctx) {
+	if !g.drain(ctx) || !c.answers.wait(ctx) {
 		c.log.Warn("grace period over: leaving with calls still running")
 	}
 	if g.onLeave != nil {

@@ -163,6 +163,7 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
+		s.c.answers.started(inv.Request)
 		return s.c.dispatchCall(ctx, g, proc, procedure, inv)
 	}, o)
 	if err != nil {

@@ -1,0 +1,40 @@
+# The two commands a new user needs:
+#   make run    serve ./components.hcl on the embedded router (ws://127.0.0.1:8080/ws, realm1)
+#   make test   install every test peer, then run vet, gofmt and the whole test suite with -race
+
+GO        ?= go
+BIN       := bin
+PEERS     := $(CURDIR)/.cache/peers
+export WAMPHOST_PEERS := $(PEERS)
+
+.PHONY: run build test test-go peers lint bench fuzz clean
+
+run:
+	$(GO) run ./cmd/wamphost run -config components.hcl
+
+build:
+	$(GO) build -o $(BIN)/wamphost ./cmd/wamphost
+
+# test installs the real peers (Autobahn|Python, autobahn-js, nexusd), then
+# runs everything with the race detector. Missing peers fail the run instead
+# of skipping tests.
+test: peers lint
+	WAMPHOST_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+# test-go runs the suite with whatever peers are already installed; tests
+# whose peer is missing are skipped.
+test-go:
+	$(GO) test -race -count=1 ./...
+
+peers:
+	./scripts/install-peers.sh "$(PEERS)"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench:
+	$(GO) run ./bench
+
+clean:
+	rm -rf $(BIN) .cache
