@@ -3,6 +3,7 @@ module github.com/wamphost/wamphost
 go 1.25.0
 
 require (
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/gammazero/nexus/v3 v3.3.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/hashicorp/go-hclog v1.6.3

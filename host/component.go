@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -25,20 +26,40 @@ import (
 type generation struct {
 	cfg     *loader.Component
 	prog    *interp.Program
+	hash    string // of the source files, to tell a real change from a touch
 	procs   map[string]interp.Procedure
 	events  map[string]interp.EventHandler
 	onJoin  func(context.Context, wamp.Session) error
 	onLeave func(context.Context, wamp.Session) error
 	log     hclog.Logger
 
-	// ctx ends when the generation retires; Session.Go helpers watch it.
-	ctx     context.Context
-	cancel  context.CancelFunc
-	helpers sync.WaitGroup // Session.Go goroutines
+	// ctx ends when the generation retires for good, after its calls have
+	// drained; handler contexts hang off it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu       sync.RWMutex
 	draining bool
 	calls    sync.WaitGroup // calls and event deliveries running on this code
+	bg       *epoch         // background work started by the current OnJoin
+}
+
+// epoch is what one OnJoin started: Session.Go goroutines and run-time
+// registrations. It ends at OnLeave, before the next generation's OnJoin,
+// so that two copies of a background loop never run at once.
+type epoch struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	helpers sync.WaitGroup
+
+	mu   sync.Mutex
+	regs []string
+	subs []dynamicSub
+}
+
+type dynamicSub struct {
+	topic string
+	queue *eventQueue
 }
 
 // enter counts a call or delivery as running on this code; it fails once
@@ -78,11 +99,12 @@ func build(cc *loader.Component, stdout io.Writer, log hclog.Logger) (*generatio
 	if stdout == nil {
 		stdout = io.Discard
 	}
+	hash := sourceHash(cc.Source)
 	prog, ds := interp.Load(interp.Options{Source: cc.Source, AllowImports: cc.AllowImports, Stdout: stdout})
 	if ds.HasErrors() {
 		return nil, ds
 	}
-	g := &generation{cfg: cc, prog: prog, procs: map[string]interp.Procedure{}, events: map[string]interp.EventHandler{}, log: log}
+	g := &generation{cfg: cc, prog: prog, hash: hash, procs: map[string]interp.Procedure{}, events: map[string]interp.EventHandler{}, log: log}
 	at := func(b *loader.Binding, err error) {
 		r := b.HandlerRange
 		ds = append(ds, diag.Diagnostic{Severity: diag.Error,
@@ -138,13 +160,56 @@ func widened(extra []string) []string {
 	return out
 }
 
-// retire ends the generation's context and waits (boundedly) for its
-// helper goroutines, so that a dropped interpreter can be freed.
+// retire ends the generation for good: handler contexts end, and the
+// interpreter can be freed once nothing references it.
 func (g *generation) retire() {
 	if g.cancel != nil {
 		g.cancel()
 	}
-	if !waitTimeout(&g.helpers, 5*time.Second) {
+}
+
+// join runs OnJoin under a fresh epoch.
+func (g *generation) join(c *component) error {
+	ctx, cancel := context.WithCancel(g.ctx)
+	ep := &epoch{ctx: ctx, cancel: cancel}
+	g.bg = ep
+	if g.onJoin == nil {
+		return nil
+	}
+	if err := g.onJoin(ctx, &session{c: c, g: g, ep: ep}); err != nil {
+		g.endEpoch(c, false)
+		return err
+	}
+	return nil
+}
+
+// endEpoch runs OnLeave and ends the epoch: its helpers stop and its run-time
+// registrations and subscriptions go.
+func (g *generation) endEpoch(c *component, runOnLeave bool) {
+	ep := g.bg
+	if ep == nil {
+		return
+	}
+	g.bg = nil
+	if runOnLeave && g.onLeave != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := g.onLeave(ctx, &session{c: c, g: g, ep: ep}); err != nil {
+			g.log.Error("OnLeave failed", "error", err)
+		}
+		cancel()
+	}
+	ep.cancel()
+	ep.mu.Lock()
+	regs, subs := ep.regs, ep.subs
+	ep.mu.Unlock()
+	for _, uri := range regs {
+		_ = c.client.Unregister(uri)
+	}
+	for _, sub := range subs {
+		_ = c.client.Unsubscribe(sub.topic)
+		sub.queue.stop()
+	}
+	if !waitTimeout(&ep.helpers, 5*time.Second) {
 		g.log.Warn("background goroutines did not stop within 5s of their context ending; they keep the old code alive")
 	}
 }
@@ -205,6 +270,12 @@ func (c *component) acquire() *generation {
 	return nil
 }
 
+func (c *component) current() *generation {
+	c.swap.RLock()
+	defer c.swap.RUnlock()
+	return c.gen
+}
+
 func (c *component) start(ctx context.Context, g *generation) error {
 	local, routerSide := transport.LinkedPeersQSize(1024)
 	go func() {
@@ -224,26 +295,38 @@ func (c *component) start(ctx context.Context, g *generation) error {
 	c.gen = g
 	// OnJoin runs before the declared bindings go live, so that state it
 	// sets up (a logger, a cache) is there for the first call.
-	if g.onJoin != nil {
-		if err := g.onJoin(g.ctx, &session{c: c, g: g}); err != nil {
-			_ = cl.Close()
-			return fmt.Errorf("OnJoin: %w", err)
-		}
+	if err := g.join(c); err != nil {
+		_ = cl.Close()
+		return fmt.Errorf("OnJoin: %w", err)
 	}
-	for _, b := range c.cfg.Registers {
-		if err := c.register(b); err != nil {
-			_ = cl.Close()
-			return err
-		}
-	}
-	for _, b := range c.cfg.Subscribes {
-		if err := c.subscribe(b); err != nil {
+	for _, b := range c.cfg.Bindings() {
+		if err := c.bind(b); err != nil {
+			g.endEpoch(c, true)
 			_ = cl.Close()
 			return err
 		}
 	}
 	c.log.Info("joined", "realm", c.cfg.Realm, "session", uint64(cl.ID()), "registrations", len(c.cfg.Registers), "subscriptions", len(c.cfg.Subscribes))
 	return nil
+}
+
+func (c *component) bind(b *loader.Binding) error {
+	if b.Kind == loader.Register {
+		return c.register(b)
+	}
+	return c.subscribe(b)
+}
+
+func (c *component) unbind(b *loader.Binding) error {
+	if b.Kind == loader.Register {
+		return c.client.Unregister(b.URI)
+	}
+	err := c.client.Unsubscribe(b.URI)
+	if q, ok := c.queues[bindingKey(b)]; ok {
+		q.stop()
+		delete(c.queues, bindingKey(b))
+	}
+	return err
 }
 
 func (c *component) register(b *loader.Binding) error {
@@ -271,47 +354,104 @@ func (c *component) register(b *loader.Binding) error {
 func (c *component) subscribe(b *loader.Binding) error {
 	key := bindingKey(b)
 	q := newEventQueue(c.cfg.EventQueue)
-	c.queues[key] = q
+	uri := b.URI
 	go q.run(func(ev *nxwamp.Event) {
 		g := c.acquire()
 		if g == nil {
 			return
 		}
 		defer g.leave()
-		c.dispatchEvent(g, g.events[key], b.URI, ev)
+		c.dispatchEvent(g, g.events[key], uri, ev)
 	})
 	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
-	if err := c.client.Subscribe(b.URI, func(ev *nxwamp.Event) {
+	if err := c.client.Subscribe(uri, func(ev *nxwamp.Event) {
 		if !q.offer(ev) {
-			c.log.Warn("event queue full: event dropped", "topic", b.URI, "queue", c.cfg.EventQueue, "dropped_total", q.dropped.Load())
+			c.log.Warn("event queue full: event dropped", "topic", uri, "queue", cap(q.ch), "dropped_total", q.dropped.Load())
 		}
 	}, opts); err != nil {
 		q.stop()
-		delete(c.queues, key)
-		return fmt.Errorf("subscribe %s: %w", b.URI, err)
+		return fmt.Errorf("subscribe %s: %w", uri, err)
 	}
+	c.queues[key] = q
 	return nil
+}
+
+// replace swaps a new generation in without dropping a call: OnLeave ends
+// the old background work, the new OnJoin starts it again on the new code,
+// the handlers behind every unchanged registration are swapped atomically,
+// URIs that appear are bound before URIs that disappear are unbound, and the
+// old generation retires once its calls have drained. If the new OnJoin
+// fails, the old generation resumes as it was.
+func (c *component) replace(next *generation) error {
+	prev := c.current()
+	prev.endEpoch(c, true)
+	if err := next.join(c); err != nil {
+		if rerr := prev.join(c); rerr != nil {
+			c.log.Error("OnJoin of the running code failed again after a failed reload", "error", rerr)
+		}
+		next.retire()
+		return fmt.Errorf("OnJoin: %w", err)
+	}
+	c.swap.Lock()
+	c.gen = next
+	oldCfg := c.cfg
+	c.cfg = next.cfg
+	c.swap.Unlock()
+
+	oldKeys := map[string]*loader.Binding{}
+	for _, b := range oldCfg.Bindings() {
+		oldKeys[bindingKey(b)] = b
+	}
+	var errs []error
+	for _, b := range next.cfg.Bindings() {
+		k := bindingKey(b)
+		old, kept := oldKeys[k]
+		if kept && sameOptions(old, b) {
+			delete(oldKeys, k)
+			continue
+		}
+		if kept {
+			// Options changed: the router needs a new registration.
+			if err := c.unbind(old); err != nil {
+				errs = append(errs, err)
+			}
+			delete(oldKeys, k)
+		}
+		if err := c.bind(b); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, b := range oldKeys {
+		if err := c.unbind(b); err != nil {
+			errs = append(errs, fmt.Errorf("unbind %s: %w", b.URI, err))
+		}
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		if !prev.drain(ctx) {
+			c.log.Warn("old code still had calls running after the drain timeout", "timeout", drainTimeout)
+		}
+		prev.retire()
+	}()
+	return errors.Join(errs...)
+}
+
+func sameOptions(a, b *loader.Binding) bool {
+	return a.Match == b.Match && a.Invoke == b.Invoke && a.DiscloseCaller == b.DiscloseCaller
 }
 
 // stop lets calls in flight finish (until ctx ends), runs OnLeave, stops
 // background work and leaves the realm.
 func (c *component) stop(ctx context.Context) error {
-	c.swap.RLock()
-	g := c.gen
-	c.swap.RUnlock()
+	g := c.current()
 	if g == nil {
 		return nil
 	}
 	if !g.drain(ctx) || !c.answers.wait(ctx) {
 		c.log.Warn("grace period over: leaving with calls still running")
 	}
-	if g.onLeave != nil {
-		leaveCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := g.onLeave(leaveCtx, &session{c: c, g: g}); err != nil {
-			c.log.Error("OnLeave failed", "error", err)
-		}
-		cancel()
-	}
+	g.endEpoch(c, true)
 	g.retire()
 	for _, q := range c.queues {
 		q.stop()

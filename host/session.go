@@ -14,10 +14,12 @@ import (
 )
 
 // session is the wamp.Session a generation's scripts see. It is tied to
-// the generation so that Go helpers stop when that code retires.
+// the epoch its OnJoin started, so that Go helpers and run-time bindings end
+// with that epoch (at OnLeave, before the next code's OnJoin).
 type session struct {
-	c *component
-	g *generation
+	c  *component
+	g  *generation
+	ep *epoch
 }
 
 var _ wamp.Session = (*session)(nil)
@@ -157,7 +159,7 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	if opts.DiscloseCaller {
 		o[nxwamp.OptDiscloseCaller] = true
 	}
-	g := s.g
+	g, ep := s.g, s.ep
 	err = s.c.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		if !g.enter() {
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
@@ -169,6 +171,9 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	if err != nil {
 		return callErr(err)
 	}
+	ep.mu.Lock()
+	ep.regs = append(ep.regs, procedure)
+	ep.mu.Unlock()
 	return nil
 }
 
@@ -194,7 +199,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 	if opts.GetRetained {
 		o["get_retained"] = true
 	}
-	g := s.g
+	g, ep := s.g, s.ep
 	q := newEventQueue(s.c.cfg.EventQueue)
 	go q.run(func(ev *nxwamp.Event) {
 		if !g.enter() {
@@ -203,15 +208,13 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 		defer g.leave()
 		s.c.dispatchEvent(g, h, topic, ev)
 	})
-	s.g.helpers.Add(1)
-	go func() {
-		defer s.g.helpers.Done()
-		<-g.ctx.Done()
-		q.stop()
-	}()
 	if err := s.c.client.Subscribe(topic, func(ev *nxwamp.Event) { q.offer(ev) }, o); err != nil {
+		q.stop()
 		return callErr(err)
 	}
+	ep.mu.Lock()
+	ep.subs = append(ep.subs, dynamicSub{topic: topic, queue: q})
+	ep.mu.Unlock()
 	return nil
 }
 
@@ -222,22 +225,26 @@ func (s *session) Unsubscribe(topic string) error {
 	return nil
 }
 
-// Go runs fn under the generation's context and recovers its panics: a
-// panic in a goroutine a script started itself would kill the daemon.
+// Go runs fn under the epoch's context and recovers its panics: a panic in
+// a goroutine a script started itself would kill the daemon.
 func (s *session) Go(fn func(ctx context.Context)) {
-	g := s.g
-	g.helpers.Add(1)
+	ep, log := s.ep, s.g.log
+	if ep.ctx.Err() != nil {
+		log.Warn("Go called after the session's OnJoin epoch ended; not started")
+		return
+	}
+	ep.helpers.Add(1)
 	go func() {
-		defer g.helpers.Done()
+		defer ep.helpers.Done()
 		for {
-			panicked := runRecovered(g, fn)
-			if !panicked || g.ctx.Err() != nil {
+			panicked := runRecovered(ep.ctx, log, fn)
+			if !panicked || ep.ctx.Err() != nil {
 				return
 			}
 			// A background loop that panics is restarted, with a pause so
 			// that a loop panicking at once does not spin.
 			select {
-			case <-g.ctx.Done():
+			case <-ep.ctx.Done():
 				return
 			case <-time.After(time.Second):
 			}
@@ -245,14 +252,14 @@ func (s *session) Go(fn func(ctx context.Context)) {
 	}()
 }
 
-func runRecovered(g *generation, fn func(ctx context.Context)) (panicked bool) {
+func runRecovered(ctx context.Context, log wamp.Logger, fn func(ctx context.Context)) (panicked bool) {
 	defer func() {
 		if r := recover(); r != nil {
-			g.log.Error("background goroutine panicked; restarting it in 1s", "panic", fmt.Sprint(r))
+			log.Error("background goroutine panicked; restarting it in 1s", "panic", fmt.Sprint(r))
 			panicked = true
 		}
 	}()
-	fn(g.ctx)
+	fn(ctx)
 	return false
 }
 

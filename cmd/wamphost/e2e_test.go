@@ -356,4 +356,3 @@ func TestShutdownLetsCallInFlightFinish(t *testing.T) {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
 	}
 }
-

@@ -123,6 +123,7 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 router listens on ws://127.0.0.1:8080/ws with realm realm1, so the Autobahn
 guide's examples run unchanged. SIGINT or SIGTERM stops taking new calls,
 lets calls in flight finish within the grace period, and exits 0.`, stderr)
+	watch := fs.Bool("watch", true, "reload when the config or a script changes (SIGHUP always reloads);\noverrides the config's daemon { watch = ... } when given")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -150,8 +151,45 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 		}
 		return exitProblem
 	}
-	log.Info("ready", "components", len(cfg.Components))
-	<-ctx.Done()
+	watching := *watch
+	if !flagGiven(fs, "watch") && cfg.Watch != nil {
+		watching = *cfg.Watch
+	}
+	var triggers <-chan struct{}
+	var watcher *host.Watcher
+	if watching {
+		watcher, err = host.NewWatcher(log.Named("watch"), host.DefaultDebounce)
+		if err != nil {
+			log.Error("file watching unavailable; SIGHUP still reloads", "error", err)
+		} else {
+			defer watcher.Close()
+			watcher.Set(cf.config, watchList(cf.config, h))
+			triggers = watcher.Triggers()
+		}
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	diagOut := stderr
+	if cf.logJSON {
+		diagOut = nil
+	}
+	log.Info("ready", "components", len(cfg.Components), "watch", watching)
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			log.Info("SIGHUP: reloading")
+			h.ReloadFile(ctx, cf.config, diagOut)
+		case <-triggers:
+			h.ReloadFile(ctx, cf.config, diagOut)
+		}
+		if watcher != nil {
+			// Sources may have moved or appeared with the new config, even
+			// one that failed to apply: its fix must be noticed too.
+			watcher.Set(cf.config, watchList(cf.config, h))
+		}
+	}
 	stop()
 	log.Info("stopping", "grace", cfg.ShutdownGrace)
 	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
@@ -162,6 +200,16 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 	}
 	log.Info("stopped")
 	return exitOK
+}
+
+func watchList(config string, h *host.Host) []string {
+	return append(h.Sources(), loader.SourcesNamed(config)...)
+}
+
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
