@@ -7,6 +7,7 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -26,7 +27,8 @@ import (
 type generation struct {
 	cfg     *loader.Component
 	prog    *interp.Program
-	hash    string // of the source files, to tell a real change from a touch
+	hash    string                     // of the source files, to tell a real change from a touch
+	binds   map[string]*loader.Binding // by binding key
 	procs   map[string]interp.Procedure
 	events  map[string]interp.EventHandler
 	onJoin  func(context.Context, wamp.Session) error
@@ -38,6 +40,10 @@ type generation struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	// halted is set once the interpreter has been stopped after a runaway
+	// handler: results still trickling out of it are not to be trusted.
+	halted   atomic.Bool
+	overrun  sync.Once
 	mu       sync.RWMutex
 	draining bool
 	calls    sync.WaitGroup // calls and event deliveries running on this code
@@ -104,7 +110,10 @@ func build(cc *loader.Component, stdout io.Writer, log hclog.Logger) (*generatio
 	if ds.HasErrors() {
 		return nil, ds
 	}
-	g := &generation{cfg: cc, prog: prog, hash: hash, procs: map[string]interp.Procedure{}, events: map[string]interp.EventHandler{}, log: log}
+	g := &generation{cfg: cc, prog: prog, hash: hash, binds: map[string]*loader.Binding{}, procs: map[string]interp.Procedure{}, events: map[string]interp.EventHandler{}, log: log}
+	for _, b := range cc.Bindings() {
+		g.binds[bindingKey(b)] = b
+	}
 	at := func(b *loader.Binding, err error) {
 		r := b.HandlerRange
 		ds = append(ds, diag.Diagnostic{Severity: diag.Error,
@@ -161,10 +170,46 @@ func widened(extra []string) []string {
 }
 
 // retire ends the generation for good: handler contexts end, and the
-// interpreter can be freed once nothing references it.
+// interpreter is stopped so that any script loop still running (one that
+// ignores its context) ends and the interpreter can be freed.
 func (g *generation) retire() {
 	if g.cancel != nil {
 		g.cancel()
+	}
+	g.prog.Stop()
+}
+
+// halt marks the generation's results untrustworthy and stops its
+// interpreter at once, whatever is still running in it.
+func (g *generation) halt() {
+	g.halted.Store(true)
+	g.prog.Stop()
+}
+
+// lifecycleTimeout bounds OnJoin and OnLeave: script code the host waits
+// for must not be able to hang a start, a reload or a shutdown.
+const lifecycleTimeout = 30 * time.Second
+
+// errOverran is what a lifecycle function that ignored its deadline gives.
+var errOverran = errors.New("did not return before its deadline (it ignores its context?)")
+
+// guarded runs script code under a deadline, returning errOverran if it is
+// still running afterwards (it keeps running until its interpreter stops).
+func guarded(parent context.Context, d time.Duration, fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(parent, d)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- fn(ctx) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-time.After(overrunGrace):
+		return errOverran
 	}
 }
 
@@ -176,7 +221,10 @@ func (g *generation) join(c *component) error {
 	if g.onJoin == nil {
 		return nil
 	}
-	if err := g.onJoin(ctx, &session{c: c, g: g, ep: ep}); err != nil {
+	s := &session{c: c, g: g, ep: ep}
+	err := guarded(context.Background(), lifecycleTimeout, func(context.Context) error { return g.onJoin(ctx, s) })
+	if err != nil {
+		c.h.metrics.countLifecycleError(c.cfg.Name, "OnJoin", err)
 		g.endEpoch(c, false)
 		return err
 	}
@@ -192,11 +240,11 @@ func (g *generation) endEpoch(c *component, runOnLeave bool) {
 	}
 	g.bg = nil
 	if runOnLeave && g.onLeave != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		if err := g.onLeave(ctx, &session{c: c, g: g, ep: ep}); err != nil {
+		s := &session{c: c, g: g, ep: ep}
+		if err := guarded(context.Background(), 5*time.Second, func(ctx context.Context) error { return g.onLeave(ctx, s) }); err != nil {
+			c.h.metrics.countLifecycleError(c.cfg.Name, "OnLeave", err)
 			g.log.Error("OnLeave failed", "error", err)
 		}
-		cancel()
 	}
 	ep.cancel()
 	ep.mu.Lock()
@@ -252,11 +300,11 @@ type component struct {
 	swap sync.RWMutex
 	gen  *generation
 
-	queues map[string]*eventQueue // by binding key
+	routes map[string]*route // by binding key
 }
 
 func newComponent(h *Host, cc *loader.Component) *component {
-	return &component{h: h, cfg: cc, log: h.componentLog(cc.Name), queues: map[string]*eventQueue{}}
+	return &component{h: h, cfg: cc, log: h.componentLog(cc.Name), routes: map[string]*route{}}
 }
 
 // acquire returns the serving generation, counted as busy until leave.
@@ -322,9 +370,9 @@ func (c *component) unbind(b *loader.Binding) error {
 		return c.client.Unregister(b.URI)
 	}
 	err := c.client.Unsubscribe(b.URI)
-	if q, ok := c.queues[bindingKey(b)]; ok {
-		q.stop()
-		delete(c.queues, bindingKey(b))
+	if r, ok := c.routes[bindingKey(b)]; ok {
+		r.queue.stop()
+		delete(c.routes, bindingKey(b))
 	}
 	return err
 }
@@ -334,45 +382,45 @@ func (c *component) register(b *loader.Binding) error {
 	if b.DiscloseCaller {
 		opts[nxwamp.OptDiscloseCaller] = true
 	}
-	key := bindingKey(b)
-	uri := b.URI
-	err := c.client.Register(uri, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	r := c.newRoute(b)
+	err := c.client.Register(b.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		g := c.acquire()
 		if g == nil {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
 		c.answers.started(inv.Request)
-		return c.dispatchCall(ctx, g, g.procs[key], uri, inv)
+		return c.dispatchCall(ctx, g, r, g.procs[r.key], inv)
 	}, opts)
 	if err != nil {
-		return fmt.Errorf("register %s: %w", uri, err)
+		return fmt.Errorf("register %s: %w", b.URI, err)
 	}
+	c.routes[r.key] = r
 	return nil
 }
 
 func (c *component) subscribe(b *loader.Binding) error {
-	key := bindingKey(b)
-	q := newEventQueue(c.cfg.EventQueue)
-	uri := b.URI
-	go q.run(func(ev *nxwamp.Event) {
+	r := c.newRoute(b)
+	r.queue = newEventQueue(c.cfg.EventQueue)
+	go r.queue.run(func(ev *nxwamp.Event) {
 		g := c.acquire()
 		if g == nil {
 			return
 		}
 		defer g.leave()
-		c.dispatchEvent(g, g.events[key], uri, ev)
+		c.dispatchEvent(g, r, g.events[r.key], ev)
 	})
 	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
-	if err := c.client.Subscribe(uri, func(ev *nxwamp.Event) {
-		if !q.offer(ev) {
-			c.log.Warn("event queue full: event dropped", "topic", uri, "queue", cap(q.ch), "dropped_total", q.dropped.Load())
+	if err := c.client.Subscribe(b.URI, func(ev *nxwamp.Event) {
+		if !r.queue.offer(ev) {
+			r.dropped.Inc()
+			c.log.Warn("event queue full: event dropped", "topic", r.uri, "queue", cap(r.queue.ch), "dropped_total", r.queue.dropped.Load())
 		}
 	}, opts); err != nil {
-		q.stop()
-		return fmt.Errorf("subscribe %s: %w", uri, err)
+		r.queue.stop()
+		return fmt.Errorf("subscribe %s: %w", b.URI, err)
 	}
-	c.queues[key] = q
+	c.routes[r.key] = r
 	return nil
 }
 
@@ -437,8 +485,11 @@ func (c *component) replace(next *generation) error {
 	return errors.Join(errs...)
 }
 
+// sameOptions says whether the router registration can stay as it is.
+// A timeout is read per call from the serving generation, so it is not one
+// of them; a concurrency limit lives in the route, so it is.
 func sameOptions(a, b *loader.Binding) bool {
-	return a.Match == b.Match && a.Invoke == b.Invoke && a.DiscloseCaller == b.DiscloseCaller
+	return a.Match == b.Match && a.Invoke == b.Invoke && a.DiscloseCaller == b.DiscloseCaller && a.Concurrency == b.Concurrency
 }
 
 // stop lets calls in flight finish (until ctx ends), runs OnLeave, stops
@@ -453,8 +504,10 @@ func (c *component) stop(ctx context.Context) error {
 	}
 	g.endEpoch(c, true)
 	g.retire()
-	for _, q := range c.queues {
-		q.stop()
+	for _, r := range c.routes {
+		if r.queue != nil {
+			r.queue.stop()
+		}
 	}
 	if c.client != nil {
 		return c.client.Close()

@@ -5,25 +5,88 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/gammazero/nexus/v3/client"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wamphost/wamphost/interp"
+	"github.com/wamphost/wamphost/loader"
 	"github.com/wamphost/wamphost/wamp"
 )
 
+// route is the run-time state of one declared registration or
+// subscription. It outlives reloads that keep its URI and options, so its
+// concurrency slots and event queue are never reset under load.
+type route struct {
+	key     string
+	uri     string
+	timeout time.Duration // for run-time bindings; declared ones read the generation's
+	slots   chan struct{} // concurrency limit; nil for subscriptions
+	queue   *eventQueue   // nil for registrations
+
+	// Metric children resolved once, off the hot path.
+	seconds  prometheus.Observer
+	ok       prometheus.Counter
+	rejected prometheus.Counter
+	received prometheus.Counter
+	dropped  prometheus.Counter
+	failed   prometheus.Counter
+}
+
+func (c *component) newRoute(b *loader.Binding) *route {
+	m, name := c.h.metrics, c.cfg.Name
+	r := &route{key: bindingKey(b), uri: b.URI, timeout: b.Timeout}
+	if b.Kind == loader.Register {
+		r.slots = make(chan struct{}, max(b.Concurrency, 1))
+		r.seconds = m.callSeconds.WithLabelValues(name, b.URI)
+		r.ok = m.calls.WithLabelValues(name, b.URI, "")
+		r.rejected = m.rejected.WithLabelValues(name, b.URI)
+	} else {
+		r.received = m.events.WithLabelValues(name, b.URI)
+		r.dropped = m.eventsDropped.WithLabelValues(name, b.URI)
+		r.failed = m.eventErrors.WithLabelValues(name, b.URI)
+	}
+	return r
+}
+
+// overrunGrace is how long a handler may take to return once its context
+// has ended before it counts as runaway.
+const overrunGrace = 100 * time.Millisecond
+
 // dispatchCall runs one INVOCATION on the generation's handler and turns
-// whatever happens, a result, an error or a panic, into a WAMP answer. The
-// caller always gets an answer with a meaningful URI.
-func (c *component) dispatchCall(ctx context.Context, g *generation, proc interp.Procedure, uri string, inv *nxwamp.Invocation) (res client.InvokeResult) {
+// whatever happens (a result, an error, a panic, an overrun) into a WAMP
+// answer. The caller always gets an answer with a meaningful URI, at the
+// latest shortly after the handler's deadline.
+func (c *component) dispatchCall(ctx context.Context, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
+	start := time.Now()
+	res := c.runCall(ctx, g, r, proc, inv)
+	r.seconds.Observe(time.Since(start).Seconds())
+	if res.Err == "" {
+		r.ok.Inc()
+	} else {
+		c.h.metrics.calls.WithLabelValues(c.cfg.Name, r.uri, string(res.Err)).Inc()
+	}
+	return res
+}
+
+func (c *component) runCall(ctx context.Context, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
+	var err error
 	if c.h.stopping.Load() {
 		return errorResult(wamp.ErrUnavailable, "wamphost is shutting down")
 	}
 	if proc == nil {
-		return errorResult(wamp.ErrNoSuchProcedure, "no handler bound for "+uri)
+		return errorResult(wamp.ErrNoSuchProcedure, "no handler bound for "+r.uri)
 	}
-	call := toInvocation(inv, uri)
+	select {
+	case r.slots <- struct{}{}:
+		defer func() { <-r.slots }()
+	default:
+		r.rejected.Inc()
+		return errorResult(wamp.ErrUnavailable, fmt.Sprintf("%s is at its concurrency limit (%d calls); retry later", r.uri, cap(r.slots)))
+	}
+	call := toInvocation(inv, r.uri)
 	if want, _ := inv.Details[nxwamp.OptReceiveProgress].(bool); want {
 		progressCtx := ctx
 		call = wamp.NewInvocation(call.Procedure, call.Args, call.Kwargs, func(args []any, kwargs map[string]any) error {
@@ -33,23 +96,86 @@ func (c *component) dispatchCall(ctx context.Context, g *generation, proc interp
 			}
 			return c.client.SendProgress(progressCtx, a, k)
 		})
-		fillInvocation(call, inv, uri)
+		fillInvocation(call, inv, r.uri)
 	}
-	// The handler's context also ends when this code retires for good.
-	ctx, cancel := context.WithCancel(ctx)
+
+	ctx, cancel := context.WithTimeout(ctx, g.timeout(r))
 	defer cancel()
+	// The handler's context also ends when its code retires for good.
 	stop := context.AfterFunc(g.ctx, cancel)
 	defer stop()
 
-	out, err := proc(ctx, call)
+	var res *wamp.Result
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		res, err = proc(ctx, call)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		// The caller is owed an answer now. A handler that watches its
+		// context returns within the grace; one that does not is runaway.
+		select {
+		case <-finished:
+		case <-time.After(overrunGrace):
+			deadline, _ := ctx.Deadline()
+			go c.watchOverrun(g, finished, deadline, "procedure "+call.Procedure)
+			return ctxError(ctx)
+		}
+	}
+	if g.halted.Load() {
+		return errorResult(wamp.ErrCanceled, "interrupted: the component's interpreter was restarted after a runaway handler")
+	}
 	if err != nil {
 		return c.callError(ctx, call.Procedure, err)
 	}
-	args, kwargs, err := normalize(out.Args, out.Kwargs)
-	if err != nil {
-		return c.callError(ctx, call.Procedure, err)
+	args, kwargs, nerr := normalize(res.Args, res.Kwargs)
+	if nerr != nil {
+		return c.callError(ctx, call.Procedure, nerr)
 	}
 	return client.InvokeResult{Args: args, Kwargs: kwargs}
+}
+
+// timeout is the route's deadline under this generation's config, so that
+// a reload that changes only a timeout takes effect without re-registering.
+func (g *generation) timeout(r *route) time.Duration {
+	if b, ok := g.binds[r.key]; ok && b.Timeout > 0 {
+		return b.Timeout
+	}
+	if r.timeout > 0 {
+		return r.timeout
+	}
+	return loader.DefaultCallTimeout
+}
+
+// ctxError answers a call whose context ended: timeout when a deadline
+// passed (the handler's own or the caller's), canceled otherwise.
+func ctxError(ctx context.Context) client.InvokeResult {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errorResult(wamp.ErrTimeout, "the handler did not finish before its deadline")
+	}
+	return errorResult(wamp.ErrCanceled, "the call was canceled")
+}
+
+// watchOverrun waits for a handler that has outlived its caller. If it is
+// still running past its deadline, it is runaway: yaegi cannot stop one
+// call, so the component gets a fresh interpreter and the old one is
+// stopped (DESIGN.md decision 6).
+func (c *component) watchOverrun(g *generation, finished <-chan struct{}, deadline time.Time, what string) {
+	wait := time.Until(deadline) + overrunGrace
+	if wait < overrunGrace {
+		wait = overrunGrace
+	}
+	select {
+	case <-finished:
+		return
+	case <-time.After(wait):
+	}
+	g.overrun.Do(func() {
+		c.log.Error("runaway handler: still running past its deadline and ignoring its context; restarting the component's interpreter", "handler", what)
+		c.h.restartRunaway(c, g)
+	})
 }
 
 func toInvocation(inv *nxwamp.Invocation, uri string) *wamp.Invocation {
@@ -86,6 +212,7 @@ func (c *component) callError(ctx context.Context, procedure string, err error) 
 	var panicErr *interp.PanicError
 	switch {
 	case errors.As(err, &panicErr):
+		c.h.metrics.panics.WithLabelValues(c.cfg.Name, "handler").Inc()
 		c.log.Error("handler panicked", "procedure", procedure, "pos", panicErr.Pos.String(), "panic", fmt.Sprint(panicErr.Value))
 		return errorResult(wamp.ErrRuntimeError, panicErr.Error())
 	case errors.As(err, &appErr):
@@ -98,11 +225,8 @@ func (c *component) callError(ctx context.Context, procedure string, err error) 
 			uri = wamp.ErrRuntimeError
 		}
 		return client.InvokeResult{Err: nxwamp.URI(uri), Args: args, Kwargs: kwargs}
-	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
-		if errors.Is(err, context.DeadlineExceeded) {
-			return errorResult(wamp.ErrTimeout, err.Error())
-		}
-		return errorResult(wamp.ErrCanceled, err.Error())
+	case ctx.Err() != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)):
+		return ctxError(ctx)
 	}
 	return errorResult(wamp.ErrRuntimeError, err.Error())
 }
@@ -132,26 +256,51 @@ func normalize(args []any, kwargs map[string]any) (nxwamp.List, nxwamp.Dict, err
 	return list, dict, nil
 }
 
-// dispatchEvent delivers one event; errors and panics are logged, since an
-// event has no one to answer.
-func (c *component) dispatchEvent(g *generation, handler interp.EventHandler, uri string, ev *nxwamp.Event) {
+// dispatchEvent delivers one event under the subscription's deadline;
+// errors, panics and overruns are logged and counted, since an event has
+// no one to answer.
+func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventHandler, ev *nxwamp.Event) {
 	if handler == nil {
 		return
 	}
-	e := &wamp.Event{Topic: uri, Args: ev.Arguments, Kwargs: ev.ArgumentsKw, Details: ev.Details}
+	r.received.Inc()
+	e := &wamp.Event{Topic: r.uri, Args: ev.Arguments, Kwargs: ev.ArgumentsKw, Details: ev.Details}
 	if t, ok := ev.Details["topic"].(string); ok && t != "" {
 		e.Topic = t
 	}
 	if id, ok := nxwamp.AsID(ev.Details["publisher"]); ok {
 		e.Publisher = uint64(id)
 	}
-	err := handler(g.ctx, e)
+	ctx, cancel := context.WithTimeout(g.ctx, g.timeout(r))
+	defer cancel()
+	var err error
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		err = handler(ctx, e)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		select {
+		case <-finished:
+		case <-time.After(overrunGrace):
+			// Delivery moves on; the queue must not stall behind it.
+			r.failed.Inc()
+			deadline, _ := ctx.Deadline()
+			go c.watchOverrun(g, finished, deadline, "event handler for "+e.Topic)
+			return
+		}
+	}
 	var panicErr *interp.PanicError
 	switch {
 	case err == nil:
 	case errors.As(err, &panicErr):
+		r.failed.Inc()
+		c.h.metrics.panics.WithLabelValues(c.cfg.Name, "event").Inc()
 		c.log.Error("event handler panicked", "topic", e.Topic, "pos", panicErr.Pos.String(), "panic", fmt.Sprint(panicErr.Value))
 	default:
+		r.failed.Inc()
 		c.log.Error("event handler failed", "topic", e.Topic, "error", safeError(err))
 	}
 }

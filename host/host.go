@@ -31,6 +31,7 @@ type Host struct {
 	comps  map[string]*component
 
 	stopping atomic.Bool
+	metrics  *metrics
 }
 
 // Options configure a Host beyond its config file.
@@ -47,7 +48,37 @@ func New(cfg *loader.Config, opts Options) *Host {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}}
+	return &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}, metrics: newMetrics()}
+}
+
+// callTimeout is the daemon-wide default handler deadline.
+func (h *Host) callTimeout() time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.cfg.CallTimeout
+}
+
+// restartRunaway gives a component a fresh interpreter built from its
+// source after one of its handlers ran away, then stops the old one so
+// its loops end and the CPU they burn comes back.
+func (h *Host) restartRunaway(c *component, g *generation) {
+	h.metrics.rebuilds.WithLabelValues(c.cfg.Name, "runaway").Inc()
+	defer g.halt()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping.Load() || h.comps[c.cfg.Name] != c || c.current() != g {
+		return // stopping, or a reload already replaced this code
+	}
+	next, ds := build(g.cfg, h.stdout, h.componentLog(c.cfg.Name))
+	if next == nil {
+		c.log.Error("cannot rebuild after a runaway handler: the source no longer loads; calls fail until a good save", "error", ds.Error())
+		return
+	}
+	if err := c.replace(next); err != nil {
+		c.log.Error("rebuild after a runaway handler", "error", err)
+		return
+	}
+	c.log.Info("interpreter rebuilt after a runaway handler")
 }
 
 // Check loads every component's scripts and binds every handler without

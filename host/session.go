@@ -10,6 +10,7 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 
+	"github.com/wamphost/wamphost/loader"
 	"github.com/wamphost/wamphost/wamp"
 )
 
@@ -160,13 +161,14 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 		o[nxwamp.OptDiscloseCaller] = true
 	}
 	g, ep := s.g, s.ep
+	r := s.c.newRoute(s.dynamicBinding(loader.Register, procedure))
 	err = s.c.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		if !g.enter() {
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
 		s.c.answers.started(inv.Request)
-		return s.c.dispatchCall(ctx, g, proc, procedure, inv)
+		return s.c.dispatchCall(ctx, g, r, proc, inv)
 	}, o)
 	if err != nil {
 		return callErr(err)
@@ -175,6 +177,12 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	ep.regs = append(ep.regs, procedure)
 	ep.mu.Unlock()
 	return nil
+}
+
+// dynamicBinding describes a run-time binding with the daemon's defaults.
+// Its key cannot collide with a declared binding's.
+func (s *session) dynamicBinding(kind loader.Kind, uri string) *loader.Binding {
+	return &loader.Binding{Kind: kind, URI: uri, Match: "dynamic", Concurrency: loader.DefaultConcurrency, Timeout: s.c.h.callTimeout()}
 }
 
 func (s *session) Unregister(procedure string) error {
@@ -200,15 +208,21 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 		o["get_retained"] = true
 	}
 	g, ep := s.g, s.ep
+	r := s.c.newRoute(s.dynamicBinding(loader.Subscribe, topic))
 	q := newEventQueue(s.c.cfg.EventQueue)
+	r.queue = q
 	go q.run(func(ev *nxwamp.Event) {
 		if !g.enter() {
 			return
 		}
 		defer g.leave()
-		s.c.dispatchEvent(g, h, topic, ev)
+		s.c.dispatchEvent(g, r, h, ev)
 	})
-	if err := s.c.client.Subscribe(topic, func(ev *nxwamp.Event) { q.offer(ev) }, o); err != nil {
+	if err := s.c.client.Subscribe(topic, func(ev *nxwamp.Event) {
+		if !q.offer(ev) {
+			r.dropped.Inc()
+		}
+	}, o); err != nil {
 		q.stop()
 		return callErr(err)
 	}

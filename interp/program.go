@@ -48,6 +48,8 @@ type Program struct {
 	in     *yaegi.Interpreter
 	funcs  map[string]*function
 	panics *panicLog
+	// stopOnce guards Stop: yaegi's stop may run only once per Eval.
+	stopOnce sync.Once
 	// Files are the source files loaded, in order.
 	Files []string
 	// Warnings are diagnostics that did not stop the load.

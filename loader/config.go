@@ -15,6 +15,8 @@ const (
 	DefaultMaxMessageSize = 1 << 20 // bytes; nexus sets no limit of its own
 	DefaultEventQueue     = 1024
 	DefaultShutdownGrace  = 10 * time.Second
+	DefaultCallTimeout    = 60 * time.Second
+	DefaultConcurrency    = 1024
 )
 
 // Config is a whole components.hcl, decoded and checked.
@@ -29,6 +31,10 @@ type Config struct {
 
 	// ShutdownGrace is how long in-flight calls may run after SIGTERM.
 	ShutdownGrace time.Duration
+	// CallTimeout is the default deadline of a handler, after which the
+	// caller gets wamp.error.timeout and a handler that ignores its
+	// context costs its component a fresh interpreter.
+	CallTimeout time.Duration
 	// Watch turns file watching on or off; nil leaves it to the command line.
 	Watch *bool
 }
@@ -95,6 +101,11 @@ type Binding struct {
 	Invoke string
 	// DiscloseCaller asks the router to reveal callers (registrations only).
 	DiscloseCaller bool
+	// Timeout is this handler's deadline (the daemon's call_timeout unless set).
+	Timeout time.Duration
+	// Concurrency bounds the calls running at once (registrations only);
+	// calls over it get wamp.error.unavailable at once.
+	Concurrency int
 
 	Range        hcl.Range
 	HandlerRange hcl.Range

@@ -33,6 +33,7 @@ type rawFile struct {
 
 type rawDaemon struct {
 	ShutdownGrace hcl.Expression `hcl:"shutdown_grace,optional"`
+	CallTimeout   hcl.Expression `hcl:"call_timeout,optional"`
 	Watch         *bool          `hcl:"watch,optional"`
 }
 
@@ -67,6 +68,8 @@ type rawBinding struct {
 	Match          hcl.Expression `hcl:"match,optional"`
 	Invoke         hcl.Expression `hcl:"invoke,optional"`
 	DiscloseCaller *bool          `hcl:"disclose_caller,optional"`
+	Timeout        hcl.Expression `hcl:"timeout,optional"`
+	Concurrency    *int           `hcl:"concurrency,optional"`
 	DeclRange      hcl.Range      `hcl:",def_range"`
 }
 
@@ -142,11 +145,14 @@ func (d *decoder) str(expr hcl.Expression, def string) string {
 }
 
 func (d *decoder) build(path string, raw *rawFile) *Config {
-	cfg := &Config{File: path, Dir: d.dir, ShutdownGrace: DefaultShutdownGrace}
+	cfg := &Config{File: path, Dir: d.dir, ShutdownGrace: DefaultShutdownGrace, CallTimeout: DefaultCallTimeout}
 	if raw.Daemon != nil {
 		cfg.Watch = raw.Daemon.Watch
 		if s := d.str(raw.Daemon.ShutdownGrace, ""); s != "" {
 			cfg.ShutdownGrace = d.duration(raw.Daemon.ShutdownGrace.Range(), s)
+		}
+		if s := d.str(raw.Daemon.CallTimeout, ""); s != "" {
+			cfg.CallTimeout = d.positiveDuration(raw.Daemon.CallTimeout.Range(), s)
 		}
 	}
 	cfg.Router = d.router(raw.Router)
@@ -163,6 +169,13 @@ func (d *decoder) build(path string, raw *rawFile) *Config {
 		names[rc.Name] = rc.DeclRange
 		cfg.Components = append(cfg.Components, d.component(rc, cfg.Router.Realms, realms))
 	}
+	for _, c := range cfg.Components {
+		for _, b := range c.Bindings() {
+			if b.Timeout == 0 {
+				b.Timeout = cfg.CallTimeout
+			}
+		}
+	}
 	d.checkDuplicateURIs(cfg.Components)
 	return cfg
 }
@@ -171,6 +184,14 @@ func (d *decoder) duration(rng hcl.Range, s string) time.Duration {
 	v, err := time.ParseDuration(s)
 	if err != nil || v < 0 {
 		d.errorf(rng, "Invalid duration", "%q is not a duration such as \"10s\" or \"500ms\".", s)
+	}
+	return v
+}
+
+func (d *decoder) positiveDuration(rng hcl.Range, s string) time.Duration {
+	v := d.duration(rng, s)
+	if v == 0 {
+		d.errorf(rng, "Invalid duration", "A timeout must be longer than zero.")
 	}
 	return v
 }
@@ -300,7 +321,17 @@ func (d *decoder) binding(rb *rawBinding, kind Kind) *Binding {
 	if !oneOf(b.Match, "exact", "prefix", "wildcard") {
 		d.errorf(rb.Match.Range(), "Invalid match", "match must be \"exact\", \"prefix\" or \"wildcard\", not %q.", b.Match)
 	}
+	if s := d.str(rb.Timeout, ""); s != "" {
+		b.Timeout = d.positiveDuration(rb.Timeout.Range(), s)
+	}
 	if kind == Register {
+		b.Concurrency = DefaultConcurrency
+		if rb.Concurrency != nil {
+			b.Concurrency = *rb.Concurrency
+			if b.Concurrency < 1 {
+				d.errorf(rb.DeclRange, "Invalid concurrency", "concurrency must be at least 1.")
+			}
+		}
 		b.Invoke = d.str(rb.Invoke, "single")
 		if !oneOf(b.Invoke, "single", "roundrobin", "random", "first", "last") {
 			d.errorf(rb.Invoke.Range(), "Invalid invoke policy", "invoke must be one of single, roundrobin, random, first, last; not %q.", b.Invoke)
@@ -314,6 +345,9 @@ func (d *decoder) binding(rb *rawBinding, kind Kind) *Binding {
 		}
 		if rb.DiscloseCaller != nil {
 			d.errorf(rb.DeclRange, "Unsupported argument", "disclose_caller applies to register blocks only; publishers choose to disclose themselves.")
+		}
+		if rb.Concurrency != nil {
+			d.errorf(rb.DeclRange, "Unsupported argument", "concurrency applies to register blocks only; a subscription delivers its events one at a time, in order.")
 		}
 	}
 	if !validURI(b.URI, b.Match) {
