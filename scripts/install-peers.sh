@@ -41,13 +41,14 @@ as_root() {
 
 # --- Autobahn|Python --------------------------------------------------------
 py_check='import autobahn, msgpack, cbor2; from autobahn.wamp.serializer import MsgPackSerializer, CBORSerializer; print(autobahn.__version__)'
-if ! "$PYTHON" -c "$py_check" >/dev/null 2>&1; then
-	say "installing python3-autobahn (apt)"
+if ! py_version=$("$PYTHON" -c "$py_check" 2>/dev/null); then
+	say "installing python3-autobahn python3-cbor2 (apt)"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		python3-autobahn python3-msgpack python3-cbor2 >/dev/null
+	py_version=$("$PYTHON" -c "$py_check")
 fi
-say "autobahn-python $("$PYTHON" -c "$py_check") ($PYTHON, serializers json msgpack cbor)"
+say "autobahn-python $py_version ($PYTHON, serializers json msgpack cbor)"
 
 # --- autobahn-js ------------------------------------------------------------
 node_dir=$dest/node
