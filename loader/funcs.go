@@ -1,7 +1,9 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,8 +67,13 @@ func fileFunc(dir string) function.Function {
 				p = filepath.Join(dir, p)
 			}
 			b, err := os.ReadFile(p)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				// The PathError would name the path a second time.
+				err = pe.Err
+			}
 			if err != nil {
-				return cty.NilVal, fmt.Errorf("reading %s: %w", p, err)
+				return cty.NilVal, fmt.Errorf("cannot read %s: %w (relative paths start at the config file's directory)", p, err)
 			}
 			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
 		},
