@@ -481,17 +481,22 @@ func (d *decoder) checkDuplicateURIs(comps []*Component) {
 
 var (
 	uriExact    = regexp.MustCompile(`^([^\s.#]+\.)*[^\s.#]+$`)
+	uriPrefix   = regexp.MustCompile(`^([^\s.#]+\.)*[^\s.#]*$`)
 	uriWildcard = regexp.MustCompile(`^([^\s.#]*\.)*[^\s.#]*$`)
 )
 
 // validURI applies the WAMP spec's loose URI rules: strict enough to catch
-// typos, loose enough for every router we attach to.
+// typos, loose enough for every router we attach to. A prefix may end in a
+// dot ("com.myapp." matches com.myapp.add2 but not com.myapplication), as
+// Autobahn allows.
 func validURI(uri, match string) bool {
-	if uri == "" {
+	switch {
+	case uri == "":
 		return false
-	}
-	if match == "wildcard" {
+	case match == "wildcard":
 		return uriWildcard.MatchString(uri) && strings.Contains(uri, ".")
+	case match == "prefix":
+		return uriPrefix.MatchString(uri)
 	}
 	return uriExact.MatchString(uri)
 }
