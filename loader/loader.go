@@ -102,6 +102,9 @@ func Parse(path string, src []byte) (*Config, diag.Diagnostics) {
 	if diags.HasErrors() {
 		return nil, convert(firstSyntaxError(diags), p.Files())
 	}
+	if nd := checkNumbers(src, path, isJSON); nd.HasErrors() {
+		return nil, convert(nd, p.Files())
+	}
 	dir, _ := filepath.Abs(filepath.Dir(path))
 	d := &decoder{ctx: evalContext(dir), dir: dir, src: src, json: isJSON, blocks: map[hcl.Range]*hcl.Block{}}
 	d.collectBlocks(f.Body, reflect.TypeOf(rawFile{}))
@@ -240,8 +243,12 @@ func (d *decoder) integer(expr hcl.Expression, def int) int {
 	}
 	bf := v.AsBigFloat()
 	i, acc := bf.Int64()
-	if !bf.IsInt() || acc != big.Exact || int64(int(i)) != i {
+	if !bf.IsInt() {
 		d.errorf(expr.Range(), "Incorrect attribute value type", "A whole number is required here, not %s.", bf.Text('g', -1))
+		return def
+	}
+	if acc != big.Exact || int64(int(i)) != i {
+		d.errorf(expr.Range(), "Number out of range", "%s is too large.", bf.Text('g', -1))
 		return def
 	}
 	return int(i)
