@@ -34,7 +34,7 @@ func numberRangeError(text string, rng hcl.Range) *hcl.Diagnostic {
 		text = text[:37] + "..."
 	}
 	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Number out of range",
-		Detail: fmt.Sprintf("%s is too large or too small: numbers in a config must lie between 1e-400 and 1e400 in magnitude.", text),
+		Detail:  fmt.Sprintf("%s is too large or too small: numbers in a config must lie between 1e-400 and 1e400 in magnitude.", text),
 		Subject: rng.Ptr()}
 }
 

@@ -163,7 +163,7 @@ func TestJSONDiagnosticsHavePositions(t *testing.T) {
 	for _, d := range ds {
 		pos, ok := want[d.Summary]
 		if !ok {
-			t.Errorf("unexpected diagnostic %s", d.Summary + ": " + d.Detail)
+			t.Errorf("unexpected diagnostic %s", d.Summary+": "+d.Detail)
 			continue
 		}
 		if d.Pos.Line != pos[0] || d.Pos.Column != pos[1] {
