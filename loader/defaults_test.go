@@ -151,3 +151,23 @@ func TestURIRules(t *testing.T) {
 		}
 	}
 }
+
+func TestSourcesInBadConfigs(t *testing.T) {
+	dir, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := sourcesIn(filepath.Join("testdata", "c.hcl"), []byte(`
+component "a" { source = "app" }
+component "b" {
+  source = "later"
+  handler = "oops"
+}`))
+	want := []string{filepath.Join(dir, "app"), filepath.Join(dir, "later")}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("sourcesIn = %v, want %v", got, want)
+	}
+	if got := sourcesIn("testdata/c.hcl", []byte(`component "a" { source = "${1e99999999}" }`)); got != nil {
+		t.Errorf("sourcesIn evaluated an out-of-range number: %v", got)
+	}
+}
