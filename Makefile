@@ -36,5 +36,19 @@ lint:
 bench:
 	$(GO) run ./bench
 
+# fuzz runs every fuzz target in turn for FUZZTIME each. Go fuzzes one
+# target of one package per run, so each target is listed as
+# package:FuzzName; add a line per new target. Crashers are written to the
+# package's testdata/fuzz/<FuzzName>/, where plain `go test` replays them.
+FUZZTIME ?= 10s
+FUZZ_TARGETS += ./loader:FuzzParse
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
+
 clean:
 	rm -rf $(BIN) .cache

@@ -1,7 +1,10 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +27,7 @@ func evalContext(dir string) *hcl.EvalContext {
 			"upper":    stdlib.UpperFunc,
 			"join":     stdlib.JoinFunc,
 			"split":    stdlib.SplitFunc,
-			"tonumber": stdlib.MakeToFunc(cty.Number),
+			"tonumber": toNumberFunc,
 			"tostring": stdlib.MakeToFunc(cty.String),
 			"tobool":   stdlib.MakeToFunc(cty.Bool),
 		},
@@ -64,11 +67,40 @@ func fileFunc(dir string) function.Function {
 			if !filepath.IsAbs(p) {
 				p = filepath.Join(dir, p)
 			}
-			b, err := os.ReadFile(p)
+			b, err := readSmallFile(p)
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				// The PathError would name the path a second time.
+				err = pe.Err
+			}
 			if err != nil {
-				return cty.NilVal, fmt.Errorf("reading %s: %w", p, err)
+				return cty.NilVal, fmt.Errorf("cannot read %s: %w (relative paths start at the config file's directory)", p, err)
 			}
 			return cty.StringVal(strings.TrimRight(string(b), "\r\n")), nil
 		},
 	})
+}
+
+// maxFileSize bounds what file() reads: it is for secrets and small
+// snippets, and file("/dev/zero") must fail rather than fill memory.
+const maxFileSize = 1 << 20
+
+func readSmallFile(p string) ([]byte, error) {
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err == nil && len(b) > maxFileSize {
+		err = fmt.Errorf("larger than %d bytes", maxFileSize)
+	}
+	return b, err
 }

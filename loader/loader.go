@@ -5,10 +5,14 @@
 package loader
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -17,7 +21,9 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	ctyconvert "github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/wamphost/wamphost/internal/diag"
@@ -40,7 +46,7 @@ type rawDaemon struct {
 type rawRouter struct {
 	Listen         hcl.Expression `hcl:"listen,optional"`
 	Path           *string        `hcl:"path,optional"`
-	MaxMessageSize *int           `hcl:"max_message_size,optional"`
+	MaxMessageSize hcl.Expression `hcl:"max_message_size,optional"`
 	AllowOrigins   []string       `hcl:"allow_origins,optional"`
 	Realms         []*rawRealm    `hcl:"realm,block"`
 }
@@ -56,7 +62,7 @@ type rawComponent struct {
 	Source       hcl.Expression `hcl:"source"`
 	Config       hcl.Expression `hcl:"config,optional"`
 	AllowImports []string       `hcl:"allow_imports,optional"`
-	EventQueue   *int           `hcl:"event_queue,optional"`
+	EventQueue   hcl.Expression `hcl:"event_queue,optional"`
 	Registers    []*rawBinding  `hcl:"register,block"`
 	Subscribes   []*rawBinding  `hcl:"subscribe,block"`
 	DeclRange    hcl.Range      `hcl:",def_range"`
@@ -67,9 +73,9 @@ type rawBinding struct {
 	Handler        hcl.Expression `hcl:"handler"`
 	Match          hcl.Expression `hcl:"match,optional"`
 	Invoke         hcl.Expression `hcl:"invoke,optional"`
-	DiscloseCaller *bool          `hcl:"disclose_caller,optional"`
+	DiscloseCaller hcl.Expression `hcl:"disclose_caller,optional"`
 	Timeout        hcl.Expression `hcl:"timeout,optional"`
-	Concurrency    *int           `hcl:"concurrency,optional"`
+	Concurrency    hcl.Expression `hcl:"concurrency,optional"`
 	DeclRange      hcl.Range      `hcl:",def_range"`
 }
 
@@ -90,16 +96,21 @@ func Parse(path string, src []byte) (*Config, diag.Diagnostics) {
 	p := hclparse.NewParser()
 	var f *hcl.File
 	var diags hcl.Diagnostics
-	if strings.HasSuffix(path, ".json") {
+	isJSON := strings.HasSuffix(path, ".json")
+	if isJSON {
 		f, diags = p.ParseJSON(src, path)
 	} else {
 		f, diags = p.ParseHCL(src, path)
 	}
 	if diags.HasErrors() {
-		return nil, convert(diags, p.Files())
+		return nil, convert(firstSyntaxError(diags), p.Files())
+	}
+	if nd := checkNumbers(src, path, isJSON); nd.HasErrors() {
+		return nil, convert(nd, p.Files())
 	}
 	dir, _ := filepath.Abs(filepath.Dir(path))
-	d := &decoder{ctx: evalContext(dir), dir: dir}
+	d := &decoder{ctx: evalContext(dir), dir: dir, src: src, json: isJSON, blocks: map[hcl.Range]*hcl.Block{}}
+	d.collectBlocks(f.Body, reflect.TypeOf(rawFile{}))
 	var raw rawFile
 	diags = append(diags, gohcl.DecodeBody(f.Body, d.ctx, &raw)...)
 	if diags.HasErrors() {
@@ -113,10 +124,83 @@ func Parse(path string, src []byte) (*Config, diag.Diagnostics) {
 	return cfg, convert(diags, p.Files())
 }
 
+// firstSyntaxError keeps the earliest syntax error: after one mistake, such
+// as an unterminated string, HCL's recovery reports follow-on errors on
+// every later line, which only bury the real one.
+func firstSyntaxError(diags hcl.Diagnostics) hcl.Diagnostics {
+	var first *hcl.Diagnostic
+	var warnings hcl.Diagnostics
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			warnings = append(warnings, d)
+			continue
+		}
+		if first == nil || (d.Subject != nil && (first.Subject == nil || d.Subject.Start.Byte < first.Subject.Start.Byte)) {
+			first = d
+		}
+	}
+	return append(warnings, first)
+}
+
 type decoder struct {
 	ctx   *hcl.EvalContext
 	dir   string
+	src   []byte
+	json  bool
 	diags hcl.Diagnostics
+	// blocks finds a block's label ranges from its definition range, which
+	// is all that gohcl hands over.
+	blocks map[hcl.Range]*hcl.Block
+}
+
+// collectBlocks records every block of body, and of the blocks within it,
+// following the raw* type that decodes it.
+func (d *decoder) collectBlocks(body hcl.Body, t reflect.Type) {
+	schema, _ := gohcl.ImpliedBodySchema(reflect.New(t).Interface())
+	content, _, _ := body.PartialContent(schema)
+	if content == nil {
+		return
+	}
+	for _, b := range content.Blocks {
+		d.blocks[b.DefRange] = b
+		if et := blockType(t, b.Type); et != nil {
+			d.collectBlocks(b.Body, et)
+		}
+	}
+}
+
+// blockType is the struct type that decodes blocks of the given type within t.
+func blockType(t reflect.Type, name string) reflect.Type {
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("hcl"), ",")
+		if len(tag) == 2 && tag[0] == name && tag[1] == "block" {
+			et := t.Field(i).Type
+			for et.Kind() == reflect.Pointer || et.Kind() == reflect.Slice {
+				et = et.Elem()
+			}
+			return et
+		}
+	}
+	return nil
+}
+
+// labelRange is the range of a block's last label, such as the URI of a
+// register block: the text to underline when the label is at fault.
+func (d *decoder) labelRange(def hcl.Range) hcl.Range {
+	if b := d.blocks[def]; b != nil && len(b.LabelRanges) > 0 {
+		return b.LabelRanges[len(b.LabelRanges)-1]
+	}
+	return def
+}
+
+// headerRange is what to underline when a block as a whole is at fault:
+// `component "add2"` in HCL. In JSON the definition range is only the
+// opening brace, so the label says more.
+func (d *decoder) headerRange(def hcl.Range) hcl.Range {
+	if d.json {
+		return d.labelRange(def)
+	}
+	return def
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, detail string, args ...any) {
@@ -124,21 +208,70 @@ func (d *decoder) errorf(rng hcl.Range, summary, detail string, args ...any) {
 	d.diags = append(d.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: fmt.Sprintf(detail, args...), Subject: &r})
 }
 
-// str evaluates an optional string attribute, returning def when it is absent.
-func (d *decoder) str(expr hcl.Expression, def string) string {
+// present reports whether an optional attribute was given; gohcl fills
+// absent ones with a null static expression.
+func present(expr hcl.Expression) bool {
 	if expr == nil {
-		return def
+		return false
+	}
+	v, diags := expr.Value(nil)
+	return diags.HasErrors() || !v.IsNull()
+}
+
+// value evaluates an optional attribute and converts it to want. ok is false
+// when the attribute is absent or wrong, the latter with a diagnostic.
+func (d *decoder) value(expr hcl.Expression, want cty.Type, what string) (cty.Value, bool) {
+	if !present(expr) {
+		return cty.NilVal, false
 	}
 	v, diags := expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() || v.IsNull() {
+	if diags.HasErrors() || v.IsNull() || !v.IsWhollyKnown() {
+		return cty.NilVal, false
+	}
+	cv, err := ctyconvert.Convert(v, want)
+	if err != nil {
+		d.errorf(expr.Range(), "Incorrect attribute value type", "%s is required here, not %s.", what, v.Type().FriendlyName())
+		return cty.NilVal, false
+	}
+	return cv, true
+}
+
+// integer evaluates an optional whole-number attribute, returning def when
+// it is absent or wrong.
+func (d *decoder) integer(expr hcl.Expression, def int) int {
+	v, ok := d.value(expr, cty.Number, "A whole number")
+	if !ok {
 		return def
 	}
-	if v.Type() != cty.String {
-		d.errorf(expr.Range(), "Incorrect attribute value type", "A string is required here, not %s.", v.Type().FriendlyName())
+	bf := v.AsBigFloat()
+	i, acc := bf.Int64()
+	if !bf.IsInt() {
+		d.errorf(expr.Range(), "Incorrect attribute value type", "A whole number is required here, not %s.", bf.Text('g', -1))
 		return def
 	}
-	if !v.IsKnown() {
+	if acc != big.Exact || int64(int(i)) != i {
+		d.errorf(expr.Range(), "Number out of range", "%s is too large.", bf.Text('g', -1))
+		return def
+	}
+	return int(i)
+}
+
+// boolean evaluates an optional bool attribute, returning def when it is
+// absent or wrong.
+func (d *decoder) boolean(expr hcl.Expression, def bool) bool {
+	v, ok := d.value(expr, cty.Bool, "A bool (true or false)")
+	if !ok {
+		return def
+	}
+	return v.True()
+}
+
+// str evaluates an optional string attribute, returning def when it is
+// absent or wrong.
+func (d *decoder) str(expr hcl.Expression, def string) string {
+	v, ok := d.value(expr, cty.String, "A string")
+	if !ok {
 		return def
 	}
 	return v.AsString()
@@ -163,7 +296,7 @@ func (d *decoder) build(path string, raw *rawFile) *Config {
 	names := map[string]hcl.Range{}
 	for _, rc := range raw.Components {
 		if prev, dup := names[rc.Name]; dup {
-			d.errorf(rc.DeclRange, "Duplicate component", "A component named %q is already declared at %s.", rc.Name, prev)
+			d.errorf(d.headerRange(rc.DeclRange), "Duplicate component", "A component named %q is already declared at %s.", rc.Name, d.at(prev))
 			continue
 		}
 		names[rc.Name] = rc.DeclRange
@@ -203,25 +336,30 @@ func (d *decoder) router(raw *rawRouter) Router {
 		return r
 	}
 	r.Listen = d.str(raw.Listen, DefaultListen)
+	if _, port, err := net.SplitHostPort(r.Listen); err != nil || port == "" {
+		d.errorf(raw.Listen.Range(), "Invalid listen address", "listen must be host:port, such as \"127.0.0.1:8080\" or \":8080\"; %q is not.", r.Listen)
+	}
 	if raw.Path != nil {
 		r.Path = *raw.Path
 		if !strings.HasPrefix(r.Path, "/") {
 			r.Path = "/" + r.Path
 		}
 	}
-	if raw.MaxMessageSize != nil {
-		r.MaxMessageSize = *raw.MaxMessageSize
+	r.MaxMessageSize = d.integer(raw.MaxMessageSize, DefaultMaxMessageSize)
+	if r.MaxMessageSize < 1 {
+		d.errorf(raw.MaxMessageSize.Range(), "Invalid max_message_size", "max_message_size must be at least 1 byte: an unbounded message size lets one client exhaust the daemon's memory.")
 	}
 	r.AllowOrigins = raw.AllowOrigins
-	seen := map[string]bool{}
+	seen := map[string]hcl.Range{}
 	for _, rr := range raw.Realms {
 		if !validURI(rr.Name, "exact") {
-			d.errorf(rr.DeclRange, "Malformed realm URI", "%q is not a valid WAMP URI (dot-separated parts, no spaces or '#').", rr.Name)
+			d.errorf(d.labelRange(rr.DeclRange), "Malformed realm URI", "%q is not a valid WAMP URI (dot-separated parts, no spaces or '#').", rr.Name)
 		}
-		if seen[rr.Name] {
-			d.errorf(rr.DeclRange, "Duplicate realm", "Realm %q is declared twice.", rr.Name)
+		if prev, dup := seen[rr.Name]; dup {
+			d.errorf(d.labelRange(rr.DeclRange), "Duplicate realm", "Realm %q is already declared at %s.", rr.Name, d.at(d.labelRange(prev)))
+			continue
 		}
-		seen[rr.Name] = true
+		seen[rr.Name] = rr.DeclRange
 		r.Realms = append(r.Realms, &Realm{Name: rr.Name, Range: rr.DeclRange})
 	}
 	if len(r.Realms) == 0 {
@@ -231,19 +369,17 @@ func (d *decoder) router(raw *rawRouter) Router {
 }
 
 func (d *decoder) component(rc *rawComponent, declared []*Realm, realms map[string]bool) *Component {
-	c := &Component{Name: rc.Name, Range: rc.DeclRange, AllowImports: rc.AllowImports, EventQueue: DefaultEventQueue}
-	if rc.EventQueue != nil {
-		c.EventQueue = *rc.EventQueue
-		if c.EventQueue < 1 {
-			d.errorf(rc.DeclRange, "Invalid event_queue", "event_queue must be at least 1.")
-		}
+	c := &Component{Name: rc.Name, Range: rc.DeclRange, AllowImports: rc.AllowImports}
+	c.EventQueue = d.integer(rc.EventQueue, DefaultEventQueue)
+	if c.EventQueue < 1 {
+		d.errorf(rc.EventQueue.Range(), "Invalid event_queue", "event_queue must be at least 1.")
 	}
 	c.Realm = d.str(rc.Realm, "")
 	switch {
 	case c.Realm == "" && len(declared) == 1:
 		c.Realm = declared[0].Name
 	case c.Realm == "":
-		d.errorf(rc.DeclRange, "Missing realm", "Component %q must name its realm: the router declares several.", rc.Name)
+		d.errorf(d.headerRange(rc.DeclRange), "Missing realm", "Component %q must name its realm: the router declares several.", rc.Name)
 	case !realms[c.Realm]:
 		d.errorf(rc.Realm.Range(), "Unknown realm", "Realm %q is not declared in the router block (declared: %s).", c.Realm, realmList(declared))
 	}
@@ -272,7 +408,7 @@ func (d *decoder) component(rc *rawComponent, declared []*Realm, realms map[stri
 	for _, rb := range rc.Subscribes {
 		b := d.binding(rb, Subscribe)
 		if prev, dup := topics[b.URI+"\x00"+b.Match]; dup {
-			d.errorf(b.Range, "Duplicate URI", "Component %q already subscribes to %q at %s.", c.Name, b.URI, prev)
+			d.errorf(d.labelRange(b.Range), "Duplicate URI", "Component %q already subscribes to %q at %s.", c.Name, b.URI, d.at(prev))
 		}
 		topics[b.URI+"\x00"+b.Match] = b.Range
 		c.Subscribes = append(c.Subscribes, b)
@@ -312,7 +448,9 @@ var handlerName = regexp.MustCompile(`^[A-Z][A-Za-z0-9_]*$`)
 func (d *decoder) binding(rb *rawBinding, kind Kind) *Binding {
 	b := &Binding{Kind: kind, URI: rb.URI, Range: rb.DeclRange, HandlerRange: rb.Handler.Range()}
 	b.Handler = d.str(rb.Handler, "")
-	if b.Handler == "" {
+	if !present(rb.Handler) {
+		d.errorf(d.headerRange(rb.DeclRange), "Missing handler", "%s %q needs handler = \"FuncName\", naming an exported function of the component's scripts.", kind, rb.URI)
+	} else if b.Handler == "" {
 		d.errorf(rb.Handler.Range(), "Missing handler name", "handler must name an exported function of the component's scripts, such as \"Add2\".")
 	} else if !handlerName.MatchString(b.Handler) {
 		d.errorf(rb.Handler.Range(), "Invalid handler name", "%q is not an exported Go function name: it must start with an upper-case letter.", b.Handler)
@@ -325,35 +463,30 @@ func (d *decoder) binding(rb *rawBinding, kind Kind) *Binding {
 		b.Timeout = d.positiveDuration(rb.Timeout.Range(), s)
 	}
 	if kind == Register {
-		b.Concurrency = DefaultConcurrency
-		if rb.Concurrency != nil {
-			b.Concurrency = *rb.Concurrency
-			if b.Concurrency < 1 {
-				d.errorf(rb.DeclRange, "Invalid concurrency", "concurrency must be at least 1.")
-			}
+		b.Concurrency = d.integer(rb.Concurrency, DefaultConcurrency)
+		if b.Concurrency < 1 {
+			d.errorf(rb.Concurrency.Range(), "Invalid concurrency", "concurrency must be at least 1.")
 		}
 		b.Invoke = d.str(rb.Invoke, "single")
 		if !oneOf(b.Invoke, "single", "roundrobin", "random", "first", "last") {
 			d.errorf(rb.Invoke.Range(), "Invalid invoke policy", "invoke must be one of single, roundrobin, random, first, last; not %q.", b.Invoke)
 		}
-		if rb.DiscloseCaller != nil {
-			b.DiscloseCaller = *rb.DiscloseCaller
-		}
+		b.DiscloseCaller = d.boolean(rb.DiscloseCaller, false)
 	} else {
-		if rb.Invoke != nil && !isAbsent(rb.Invoke) {
+		if present(rb.Invoke) {
 			d.errorf(rb.Invoke.Range(), "Unsupported argument", "invoke applies to register blocks only.")
 		}
-		if rb.DiscloseCaller != nil {
-			d.errorf(rb.DeclRange, "Unsupported argument", "disclose_caller applies to register blocks only; publishers choose to disclose themselves.")
+		if present(rb.DiscloseCaller) {
+			d.errorf(rb.DiscloseCaller.Range(), "Unsupported argument", "disclose_caller applies to register blocks only; publishers choose to disclose themselves.")
 		}
-		if rb.Concurrency != nil {
-			d.errorf(rb.DeclRange, "Unsupported argument", "concurrency applies to register blocks only; a subscription delivers its events one at a time, in order.")
+		if present(rb.Concurrency) {
+			d.errorf(rb.Concurrency.Range(), "Unsupported argument", "concurrency applies to register blocks only; a subscription delivers its events one at a time, in order.")
 		}
 	}
 	if !validURI(b.URI, b.Match) {
-		d.errorf(rb.DeclRange, "Malformed URI", "%q is not a valid WAMP URI for match %q: use dot-separated parts without spaces or '#'%s.", b.URI, b.Match, wildcardHint(b.Match))
+		d.errorf(d.labelRange(rb.DeclRange), "Malformed URI", "%q is not a valid WAMP URI for match %q: use dot-separated parts without spaces or '#'%s.", b.URI, b.Match, wildcardHint(b.Match))
 	} else if kind == Register && strings.HasPrefix(b.URI, "wamp.") {
-		d.errorf(rb.DeclRange, "Reserved URI", "URIs starting with \"wamp.\" are reserved for the router.")
+		d.errorf(d.labelRange(rb.DeclRange), "Reserved URI", "URIs starting with \"wamp.\" are reserved for the router.")
 	}
 	return b
 }
@@ -363,13 +496,6 @@ func wildcardHint(match string) string {
 		return " (empty parts are allowed: com..add)"
 	}
 	return ""
-}
-
-// isAbsent reports whether an optional attribute was left out; gohcl fills
-// those with a null static expression.
-func isAbsent(expr hcl.Expression) bool {
-	v, diags := expr.Value(nil)
-	return !diags.HasErrors() && v.IsNull()
 }
 
 // checkDuplicateURIs rejects two registrations of one URI in one realm: the
@@ -382,7 +508,7 @@ func (d *decoder) checkDuplicateURIs(comps []*Component) {
 		for _, b := range c.Registers {
 			k := key{c.Realm, b.URI, b.Match}
 			if prev, dup := seen[k]; dup {
-				d.errorf(b.Range, "Duplicate URI", "%q is already registered in realm %q by component %q at %s.", b.URI, c.Realm, owner[k], prev.Range)
+				d.errorf(d.labelRange(b.Range), "Duplicate URI", "%q is already registered in realm %q by component %q at %s.", b.URI, c.Realm, owner[k], d.at(d.labelRange(prev.Range)))
 				continue
 			}
 			seen[k] = b
@@ -393,17 +519,22 @@ func (d *decoder) checkDuplicateURIs(comps []*Component) {
 
 var (
 	uriExact    = regexp.MustCompile(`^([^\s.#]+\.)*[^\s.#]+$`)
+	uriPrefix   = regexp.MustCompile(`^([^\s.#]+\.)*[^\s.#]*$`)
 	uriWildcard = regexp.MustCompile(`^([^\s.#]*\.)*[^\s.#]*$`)
 )
 
 // validURI applies the WAMP spec's loose URI rules: strict enough to catch
-// typos, loose enough for every router we attach to.
+// typos, loose enough for every router we attach to. A prefix may end in a
+// dot ("com.myapp." matches com.myapp.add2 but not com.myapplication), as
+// Autobahn allows.
 func validURI(uri, match string) bool {
-	if uri == "" {
+	switch {
+	case uri == "":
 		return false
-	}
-	if match == "wildcard" {
+	case match == "wildcard":
 		return uriWildcard.MatchString(uri) && strings.Contains(uri, ".")
+	case match == "prefix":
+		return uriPrefix.MatchString(uri)
 	}
 	return uriExact.MatchString(uri)
 }
@@ -426,6 +557,12 @@ func realmList(rs []*Realm) string {
 	return strings.Join(names, ", ")
 }
 
+// at names a position the way diagnostics print it, for details that point
+// at a second place.
+func (d *decoder) at(r hcl.Range) string {
+	return diagPos(d.src, r.Filename, r.Start).String()
+}
+
 // convert turns HCL diagnostics into the shared shape, with the offending
 // line taken from the parsed file so that even stdin configs show it.
 func convert(hds hcl.Diagnostics, files map[string]*hcl.File) diag.Diagnostics {
@@ -435,19 +572,45 @@ func convert(hds hcl.Diagnostics, files map[string]*hcl.File) diag.Diagnostics {
 		if hd.Severity == hcl.DiagWarning {
 			d.Severity = diag.Warning
 		}
-		if s := hd.Subject; s != nil {
-			d.Pos = diag.Pos{File: s.Filename, Line: s.Start.Line, Column: s.Start.Column}
-			d.End = diag.Pos{File: s.Filename, Line: s.End.Line, Column: s.End.Column}
+		s := hd.Subject
+		// A failed call's subject is only `env(`; the whole call, which
+		// HCL gives as context, is what the user wrote wrong.
+		if _, ok := hcl.DiagnosticExtra[hclsyntax.FunctionCallDiagExtra](hd); ok && hd.Context != nil {
+			s = hd.Context
+		}
+		if s != nil {
+			var src []byte
 			if f := files[s.Filename]; f != nil {
-				d.Source = lineOf(f.Bytes, s.Start.Line)
+				src = f.Bytes
 			}
+			d.Pos = diagPos(src, s.Filename, s.Start)
+			d.End = diagPos(src, s.Filename, s.End)
+			d.Source = lineOf(src, s.Start.Line)
 		}
 		out = append(out, d)
 	}
 	return out
 }
 
+// diagPos turns an HCL position into a diag one. HCL counts columns in
+// characters, diag (like go/token) in bytes, so the column is recomputed
+// from the byte offset when the source is at hand.
+func diagPos(src []byte, file string, p hcl.Pos) diag.Pos {
+	dp := diag.Pos{File: file, Line: p.Line, Column: p.Column}
+	if p.Byte < 0 || p.Byte > len(src) {
+		return dp
+	}
+	start := bytes.LastIndexByte(src[:p.Byte], '\n') + 1
+	if bytes.Count(src[:start], []byte("\n"))+1 == p.Line {
+		dp.Column = p.Byte - start + 1
+	}
+	return dp
+}
+
 func lineOf(src []byte, n int) string {
+	if len(src) == 0 {
+		return ""
+	}
 	lines := strings.Split(string(src), "\n")
 	if n < 1 || n > len(lines) {
 		return ""

@@ -20,14 +20,21 @@ func SourcesNamed(path string) []string {
 	if err != nil {
 		return nil
 	}
+	return sourcesIn(path, src)
+}
+
+func sourcesIn(path string, src []byte) []string {
 	p := hclparse.NewParser()
 	var f *hcl.File
-	if strings.HasSuffix(path, ".json") {
+	isJSON := strings.HasSuffix(path, ".json")
+	if isJSON {
 		f, _ = p.ParseJSON(src, path)
 	} else {
 		f, _ = p.ParseHCL(src, path)
 	}
-	if f == nil {
+	// Evaluating an out-of-range number could take minutes; Parse reports
+	// it, and the watcher still sees the config file itself.
+	if f == nil || checkNumbers(src, path, isJSON).HasErrors() {
 		return nil
 	}
 	dir, _ := filepath.Abs(filepath.Dir(path))

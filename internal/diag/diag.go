@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 )
 
 // Severity says whether a diagnostic stops a load.
@@ -33,7 +34,8 @@ func (s Severity) String() string {
 func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // Pos is a position in a source file. Line and Column start at 1; zero means
-// unknown.
+// unknown. Column counts bytes, as go/token does, so that script positions
+// pass through unchanged; producers that count characters convert.
 type Pos struct {
 	File   string `json:"file"`
 	Line   int    `json:"line"`
@@ -129,12 +131,7 @@ func Write(w io.Writer, ds Diagnostics) {
 		gutter := fmt.Sprintf("%5d | ", d.Pos.Line)
 		fmt.Fprintf(w, "%s%s\n", gutter, strings.TrimRight(src, "\r\n"))
 		if d.Pos.Column > 0 {
-			width := 1
-			if d.End.Line == d.Pos.Line && d.End.Column > d.Pos.Column {
-				width = d.End.Column - d.Pos.Column
-			}
-			pad := caretPadding(src, d.Pos.Column-1)
-			fmt.Fprintf(w, "%s%s%s\n", strings.Repeat(" ", len(gutter)-2)+"| ", pad, strings.Repeat("^", width))
+			fmt.Fprintf(w, "%s| %s\n", strings.Repeat(" ", len(gutter)-2), caret(src, d.Pos, d.End))
 		}
 	}
 }
@@ -149,16 +146,25 @@ func WriteJSON(w io.Writer, ds Diagnostics) error {
 	return enc.Encode(ds)
 }
 
-// caretPadding keeps tabs so that the caret lines up under the column.
-func caretPadding(line string, n int) string {
+// caret draws the marker line under src: one '^' per character from pos to
+// end (one when the range spans lines or is empty). Columns are bytes; the
+// padding counts characters and keeps tabs, so the marker lines up under
+// multi-byte text and tab-indented lines alike.
+func caret(src string, pos, end Pos) string {
+	from := min(pos.Column-1, len(src))
+	to := from
+	if end.Line == pos.Line && end.Column > pos.Column {
+		to = min(end.Column-1, len(src))
+	}
 	var b strings.Builder
-	for i := 0; i < n && i < len(line); i++ {
-		if line[i] == '\t' {
+	for _, r := range src[:from] {
+		if r == '\t' {
 			b.WriteByte('\t')
 		} else {
 			b.WriteByte(' ')
 		}
 	}
+	b.WriteString(strings.Repeat("^", max(1, utf8.RuneCountInString(src[from:to]))))
 	return b.String()
 }
 

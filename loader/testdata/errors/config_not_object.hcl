@@ -1,0 +1,4 @@
+component "greeter" {
+  source = "../app"
+  config = ["hello", "world"]
+}

@@ -1,0 +1,7 @@
+component "add2" {
+  source = "../app"
+}
+
+component "add2" {
+  source = "../app"
+}

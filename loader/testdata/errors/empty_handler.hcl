@@ -1,0 +1,7 @@
+component "add2" {
+  source = "../app"
+
+  register "com.myapp.add2" {
+    handler = ""
+  }
+}

@@ -1,0 +1,6 @@
+component "greeter" {
+  source = "../app"
+  config = {
+    secret = file("../app")
+  }
+}

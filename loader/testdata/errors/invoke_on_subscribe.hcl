@@ -1,0 +1,8 @@
+component "oncounter" {
+  source = "../app"
+
+  subscribe "com.myapp.oncounter" {
+    handler = "OnCounter"
+    invoke  = "roundrobin"
+  }
+}

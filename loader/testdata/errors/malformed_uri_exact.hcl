@@ -1,0 +1,7 @@
+component "add2" {
+  source = "../app"
+
+  register "com.my app.add2" {
+    handler = "Add2"
+  }
+}

@@ -1,0 +1,8 @@
+component "watcher" {
+  source = "../app"
+
+  subscribe "com.myapp.#" {
+    handler = "OnAny"
+    match   = "wildcard"
+  }
+}

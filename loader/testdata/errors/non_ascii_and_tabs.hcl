@@ -1,0 +1,7 @@
+component "grüße" {
+	source = "../app"
+
+	register "com.grüße.hallo wörld" {
+		handler = "Hallo"
+	}
+}

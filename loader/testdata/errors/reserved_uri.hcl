@@ -1,0 +1,7 @@
+component "meta" {
+  source = "../app"
+
+  register "wamp.session.count" {
+    handler = "Count"
+  }
+}

@@ -1,0 +1,3 @@
+component "add2" {
+  source = "../no/such/dir"
+}

@@ -1,0 +1,3 @@
+componnet "add2" {
+  source = "../app"
+}
