@@ -138,6 +138,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.maxSize > 0 {
 		conn.SetReadLimit(h.maxSize)
 	}
+	ser = &strictSerializer{Serializer: ser, close: func() { _ = conn.Close() }}
 	peer := transport.NewWebsocketPeer(conn, ser, payload, h.router.Logger(), 0, outQueueSize)
 	if err := h.router.AttachClient(peer, nxwamp.Dict{"auth": nxwamp.Dict{}}); err != nil {
 		h.log.Debug("client not attached", "remote", r.RemoteAddr, "error", err)
@@ -163,4 +164,20 @@ func originChecker(allowed []string) func(*http.Request) bool {
 		u, err := http.NewRequest("GET", origin, nil)
 		return err == nil && u.URL.Host == r.Host
 	}
+}
+
+// strictSerializer closes the connection of a client that sends a message
+// it cannot decode: nexus would log it and read on, and a client that
+// speaks garbage is either broken or probing.
+type strictSerializer struct {
+	serialize.Serializer
+	close func()
+}
+
+func (s *strictSerializer) Deserialize(data []byte) (nxwamp.Message, error) {
+	msg, err := s.Serializer.Deserialize(data)
+	if err != nil {
+		s.close()
+	}
+	return msg, err
 }

@@ -288,3 +288,9 @@ func Connect(t testing.TB, url, realm string, ser ...serialize.Serialization) *c
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// Command returns an exec.Cmd for the built binary with args.
+func Command(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	return exec.Command(Binary(t), args...)
+}

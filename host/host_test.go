@@ -1,0 +1,196 @@
+package host
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/wamphost/wamphost/loader"
+)
+
+// These tests run a Host in process, so that they can count its
+// goroutines; clients still reach it over a real WebSocket.
+
+const leakConfig = `
+router {
+  listen = "127.0.0.1:0"
+}
+daemon {
+  call_timeout = "200ms"
+}
+component "worker" {
+  source = "worker"
+  register "com.leak.add"   { handler = "Add" }
+  register "com.leak.spin"  { handler = "Spin" }
+  register "com.leak.boom"  { handler = "Boom" }
+  subscribe "com.leak.tick" { handler = "Tick" }
+}
+`
+
+func workerScript(version int) string {
+	return fmt.Sprintf(`package worker
+
+import (
+	"context"
+	"time"
+
+	"github.com/wamphost/wamphost/wamp"
+)
+
+func OnJoin(ctx context.Context, s wamp.Session) error {
+	s.Go(func(ctx context.Context) {
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return nil
+}
+
+func Add(x, y int) int { return x + y + %d }
+
+func Spin() int { for {} }
+
+func Boom() int { panic("boom") }
+
+func Tick(n int) {}
+`, version)
+}
+
+func startHost(t *testing.T, dir string) (*Host, *client.Client) {
+	t.Helper()
+	cfg, ds := loader.Load(filepath.Join(dir, "components.hcl"))
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	h := New(cfg, Options{})
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+	})
+	url := fmt.Sprintf("ws://%s/ws", h.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := client.ConnectNet(ctx, url, client.Config{Realm: "realm1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return h, c
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func callInt(t *testing.T, c *client.Client, proc string, args ...any) (int64, string) {
+	t.Helper()
+	res, err := c.Call(context.Background(), proc, nil, args, nil, nil)
+	if err != nil {
+		var rpc client.RPCError
+		if ok := asRPC(err, &rpc); ok {
+			return 0, string(rpc.Err.Error)
+		}
+		t.Fatal(err)
+	}
+	n, _ := nxwamp.AsInt64(res.Arguments[0])
+	return n, ""
+}
+
+func asRPC(err error, rpc *client.RPCError) bool {
+	e, ok := err.(client.RPCError)
+	if ok {
+		*rpc = e
+	}
+	return ok
+}
+
+// waitGoroutines polls until the goroutine count is at most want.
+func waitGoroutines(t *testing.T, want int, timeout time.Duration) int {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		n := runtime.NumGoroutine()
+		if n <= want {
+			return n
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("%d goroutines, want at most %d after %s:\n%s", n, want, timeout, buf)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestNoGoroutineLeaks(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
+	script := filepath.Join(dir, "worker", "worker.go")
+	write(t, script, workerScript(0))
+	h, c := startHost(t, dir)
+
+	// Warm up every path once, then take the baseline.
+	if n, _ := callInt(t, c, "com.leak.add", 1, 2); n != 3 {
+		t.Fatalf("add = %d", n)
+	}
+	baseline := waitGoroutines(t, 1<<20, time.Second)
+
+	cfg, _ := loader.Load(filepath.Join(dir, "components.hcl"))
+	for i := 1; i <= 20; i++ {
+		write(t, script, workerScript(i))
+		if _, err := h.Reload(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := callInt(t, c, "com.leak.add", 1, 2); n != int64(3+i) {
+			t.Fatalf("after reload %d add = %d", i, n)
+		}
+		if _, uri := callInt(t, c, "com.leak.boom"); uri != "wamp.error.runtime_error" {
+			t.Fatalf("boom answered %q", uri)
+		}
+		if err := c.Publish("com.leak.tick", nil, nxwamp.List{i}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 3; i++ {
+		if _, uri := callInt(t, c, "com.leak.spin"); uri != "wamp.error.timeout" {
+			t.Fatalf("spin answered %q", uri)
+		}
+		// Wait for the rebuild before the next runaway.
+		rebuilds := h.metrics.rebuilds.WithLabelValues("worker", "runaway")
+		deadline := time.Now().Add(5 * time.Second)
+		for testutil.ToFloat64(rebuilds) < float64(i+1) {
+			if time.Now().After(deadline) {
+				t.Fatalf("no rebuild after runaway %d", i+1)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// Everything the reloads, panics and runaways started has ended: the
+	// retired generations' helpers, drains and stopped spin loops.
+	after := waitGoroutines(t, baseline+2, 15*time.Second)
+	t.Logf("goroutines: baseline %d, after 20 reloads, 20 panics and 3 runaways %d", baseline, after)
+}
