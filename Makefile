@@ -20,6 +20,10 @@ build:
 # of skipping tests.
 test: peers lint
 	WAMPHOST_REQUIRE_PEERS=1 $(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz FUZZTIME=$(TEST_FUZZTIME)
+
+# The test command fuzzes each target briefly; `make fuzz` alone runs longer.
+TEST_FUZZTIME ?= 5s
 
 # test-go runs the suite with whatever peers are already installed; tests
 # whose peer is missing are skipped.

@@ -400,4 +400,3 @@ func runCLI(t *testing.T, dir string, args ...string) (string, int) {
 	out, _ := cmd.CombinedOutput()
 	return string(out), cmd.ProcessState.ExitCode()
 }
-
