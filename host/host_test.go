@@ -70,7 +70,7 @@ func Tick(n int) {}
 `, version)
 }
 
-func startHost(t *testing.T, dir string) (*Host, *client.Client) {
+func startHost(t testing.TB, dir string) (*Host, *client.Client) {
 	t.Helper()
 	cfg, ds := loader.Load(filepath.Join(dir, "components.hcl"))
 	if ds.HasErrors() {
@@ -96,7 +96,7 @@ func startHost(t *testing.T, dir string) (*Host, *client.Client) {
 	return h, c
 }
 
-func write(t *testing.T, path, content string) {
+func write(t testing.TB, path, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
-func callInt(t *testing.T, c *client.Client, proc string, args ...any) (int64, string) {
+func callInt(t testing.TB, c *client.Client, proc string, args ...any) (int64, string) {
 	t.Helper()
 	res, err := c.Call(context.Background(), proc, nil, args, nil, nil)
 	if err != nil {
