@@ -66,6 +66,11 @@ type function struct {
 // Load reads, checks and interprets the source. Diagnostics carry the
 // script's file:line:col; the Program is nil when they hold an error.
 func Load(opts Options) (*Program, diag.Diagnostics) {
+	// Absolute paths in every diagnostic, whatever the working directory:
+	// yaegi reports its own errors that way, and editors jump to them.
+	if a, err := filepath.Abs(opts.Source); err == nil {
+		opts.Source = a
+	}
 	files, err := sourceFiles(opts.Source)
 	if err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: opts.Source}, Summary: "cannot read scripts", Detail: err.Error()}}
@@ -85,9 +90,13 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 		return nil, ds
 	}
 	pkgName := ""
+	var mainAt *ast.Ident
 	funcs := map[string]*function{}
 	pkgNames := map[string]bool{}
 	for _, af := range parsed {
+		if af.Name.Name == "main" && mainAt == nil {
+			mainAt = af.Name
+		}
 		if pkgName == "" {
 			pkgName = af.Name.Name
 		} else if af.Name.Name != pkgName {
@@ -120,8 +129,9 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 			}
 		}
 	}
-	if pkgName == "main" {
-		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: files[0], Line: 1, Column: 1},
+	if mainAt != nil {
+		p := fset.Position(mainAt.Pos())
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: p.Filename, Line: p.Line, Column: p.Column},
 			Summary: "package main", Detail: "a component is a library package: name it after the component (package add2), not main"})
 	}
 	allowed := allowedSet(opts.AllowImports)

@@ -1,0 +1,9 @@
+package initpanic
+
+func boom() int {
+	panic("config missing")
+}
+
+var x = boom()
+
+func F() int { return x }

@@ -1,0 +1,7 @@
+package mismatch
+
+func F() string {
+	var n int = 2
+	var s string = n
+	return s
+}

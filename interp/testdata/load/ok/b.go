@@ -1,0 +1,6 @@
+package ok
+
+func bang() string { return "!" }
+
+// OnCounter is an event handler.
+func OnCounter(i int) {}

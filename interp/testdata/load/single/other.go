@@ -1,0 +1,3 @@
+package single
+
+func Other() int { return undefinedHere }

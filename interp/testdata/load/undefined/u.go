@@ -1,0 +1,9 @@
+package undefined
+
+func F() int {
+	return 1
+}
+
+func G() int {
+	return notDeclared + 1
+}
