@@ -1,9 +1,13 @@
 package interp
 
 import (
+	"encoding/base32"
+	"encoding/base64"
+	"hash/crc32"
 	"reflect"
 	"sort"
 	"strings"
+	"unicode"
 
 	"github.com/traefik/yaegi/stdlib"
 
@@ -103,9 +107,57 @@ func exportsFor(allowed map[string]bool) map[string]map[string]reflect.Value {
 func copySymbols(in map[string]reflect.Value) map[string]reflect.Value {
 	out := make(map[string]reflect.Value, len(in))
 	for k, v := range in {
-		out[k] = v
+		out[k] = isolate(v)
 	}
 	return out
+}
+
+// isolate gives one interpreter its own copy of a package variable. yaegi
+// binds a script's io.EOF, &io.EOF and base64.StdEncoding straight to the
+// host's variables, so without a copy `*(&io.EOF) = x` or
+// `*base64.StdEncoding = *base64.URLEncoding` would change the daemon and
+// every other component. Functions, constants and types are not
+// addressable and pass through.
+//
+// Maps and slices are copied one level deep (regexp reads unicode.Categories
+// at run time); pointers only to the plain-data types in copiedPointees.
+// What lies deeper (the elements of unicode.Latin.R16, say) is still shared:
+// scripts are trusted code, not isolated code.
+func isolate(v reflect.Value) reflect.Value {
+	if !v.CanAddr() || !v.CanInterface() {
+		return v
+	}
+	c := reflect.New(v.Type()).Elem()
+	switch {
+	case v.Kind() == reflect.Map && !v.IsNil():
+		m := reflect.MakeMapWithSize(v.Type(), v.Len())
+		iter := v.MapRange()
+		for iter.Next() {
+			m.SetMapIndex(iter.Key(), iter.Value())
+		}
+		c.Set(m)
+	case v.Kind() == reflect.Slice && !v.IsNil():
+		s := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(s, v)
+		c.Set(s)
+	case v.Kind() == reflect.Pointer && !v.IsNil() && copiedPointees[v.Type().Elem()]:
+		p := reflect.New(v.Type().Elem())
+		p.Elem().Set(v.Elem())
+		c.Set(p)
+	default:
+		c.Set(v)
+	}
+	return c
+}
+
+// copiedPointees are the types behind pointer variables in DefaultImports
+// that are plain data, safe to copy. Others, like *time.Location (whose
+// identity time.Local's lazy set-up depends on), stay shared.
+var copiedPointees = map[reflect.Type]bool{
+	reflect.TypeOf(base64.Encoding{}):    true,
+	reflect.TypeOf(base32.Encoding{}):    true,
+	reflect.TypeOf(crc32.Table{}):        true,
+	reflect.TypeOf(unicode.RangeTable{}): true,
 }
 
 // symbolKey is yaegi's key for an import path: "path/name".

@@ -97,11 +97,28 @@ func rangeOverNewKind(x ast.Expr, pkgFuncs map[string]bool) string {
 		if pkgFuncs[x.Name] {
 			return "a function"
 		}
-		if x.Obj != nil {
-			if as, ok := x.Obj.Decl.(*ast.AssignStmt); ok && len(as.Rhs) == len(as.Lhs) {
-				for i, l := range as.Lhs {
+		if x.Obj == nil {
+			break
+		}
+		switch d := x.Obj.Decl.(type) {
+		case *ast.AssignStmt:
+			if len(d.Rhs) == len(d.Lhs) {
+				for i, l := range d.Lhs {
 					if id, ok := l.(*ast.Ident); ok && id.Name == x.Name {
-						return rangeOverNewKind(as.Rhs[i], pkgFuncs)
+						return rangeOverNewKind(d.Rhs[i], pkgFuncs)
+					}
+				}
+			}
+		case *ast.Field: // a parameter: its declared type says it all
+			return newKindOfType(d.Type)
+		case *ast.ValueSpec:
+			if d.Type != nil {
+				return newKindOfType(d.Type)
+			}
+			if len(d.Values) == len(d.Names) {
+				for i, n := range d.Names {
+					if n.Name == x.Name {
+						return rangeOverNewKind(d.Values[i], pkgFuncs)
 					}
 				}
 			}
@@ -117,6 +134,22 @@ func rangeOverNewKind(x ast.Expr, pkgFuncs map[string]bool) string {
 		return rangeOverNewKind(x.Y, pkgFuncs)
 	case *ast.ParenExpr:
 		return rangeOverNewKind(x.X, pkgFuncs)
+	}
+	return ""
+}
+
+// newKindOfType names a declared type that Go 1.21 cannot range over.
+func newKindOfType(t ast.Expr) string {
+	switch t := t.(type) {
+	case *ast.FuncType:
+		return "a function"
+	case *ast.Ident:
+		switch t.Name {
+		case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "uintptr", "byte", "rune":
+			if t.Obj == nil { // not shadowed by a script type
+				return "an integer"
+			}
+		}
 	}
 	return ""
 }

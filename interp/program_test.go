@@ -257,4 +257,3 @@ func TestLifecycle(t *testing.T) {
 // fakeSession stands in for the host's session: OnJoin here only checks
 // that it got one.
 type fakeSession struct{ wamp.Session }
-

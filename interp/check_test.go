@@ -1,0 +1,113 @@
+package interp
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/wamphost/wamphost/internal/diag"
+)
+
+type wantDiagAt struct {
+	sev       diag.Severity
+	line, col int
+	text      string
+}
+
+func TestChecks(t *testing.T) {
+	const intHint = "write for i := 0; i < n; i++"
+	for _, tc := range []struct {
+		file string
+		want []wantDiagAt
+	}{
+		{"gostmt.go", []wantDiagAt{{diag.Error, 5, 2, "go statement not allowed: start goroutines with s.Go("}}},
+		{"rangeint.go", []wantDiagAt{
+			{diag.Error, 4, 17, "range over an integer is not supported: the interpreter follows Go 1.21: " + intHint},
+			{diag.Error, 7, 12, "range over an integer"},
+		}},
+		{"rangelen.go", []wantDiagAt{{diag.Error, 4, 17, "range over an integer"}}},
+		{"rangevar.go", []wantDiagAt{
+			{diag.Error, 5, 17, "range over an integer"},
+			{diag.Error, 12, 17, "range over an integer"},
+			{diag.Error, 20, 17, "range over an integer"},
+		}},
+		{"rangefunc.go", []wantDiagAt{
+			{diag.Error, 12, 17, "range over a function is not supported"},
+			{diag.Error, 19, 17, "range over a function is not supported"},
+		}},
+		{"builtins.go", []wantDiagAt{
+			{diag.Error, 4, 8, "builtin min is not supported: the interpreter follows Go 1.21; compare with if, or declare func min in the script"},
+			{diag.Error, 5, 8, "builtin max is not supported"},
+			{diag.Error, 6, 2, "builtin clear is not supported: the interpreter follows Go 1.21; delete map keys in a loop"},
+		}},
+		{"closures.go", []wantDiagAt{
+			{diag.Warning, 5, 41, "closure captures loop variable i: the interpreter keeps pre-Go-1.22 loop semantics: every iteration shares one i; copy it first (i := i)"},
+			{diag.Warning, 8, 41, "closure captures loop variable v"},
+		}},
+		{"rangeok.go", nil},
+		{"ownmin.go", nil},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			file := abs(t, "testdata/check/"+tc.file)
+			p, ds := Load(Options{Source: file})
+			if len(ds) != len(tc.want) {
+				t.Fatalf("got %d diagnostics, want %d:\n%v", len(ds), len(tc.want), ds)
+			}
+			for i, w := range tc.want {
+				d := ds[i]
+				wantAt(t, d, w.sev, file, w.line, w.col)
+				if got := d.Summary + ": " + d.Detail; !strings.HasPrefix(got, w.text) {
+					t.Errorf("diagnostic %d = %q, want it to start with %q", i, got, w.text)
+				}
+			}
+			hasErr := hasError(tc.want)
+			if hasErr != (p == nil) {
+				t.Fatalf("Program nil = %t with errors = %t", p == nil, hasErr)
+			}
+			if p != nil && !reflect.DeepEqual(p.Warnings, ds) {
+				t.Errorf("Warnings = %v, want %v", p.Warnings, ds)
+			}
+		})
+	}
+}
+
+// The checks stay out of the way of code that runs fine.
+func TestChecksAllowValidCode(t *testing.T) {
+	p := mustLoad(t, Options{Source: "testdata/check/ownmin.go"})
+	if res, err := callProc(t, p, "Own", []any{4, 2}, nil); err != nil || res.Args[0] != int64(2) {
+		t.Errorf("Own(4, 2) = %v, %v", res, err)
+	}
+	p = mustLoad(t, Options{Source: "testdata/check/rangeok.go"})
+	// 0+1 (indexes) + 1 (key "a") + the runes of "héllo" + 1 (channel).
+	want := int64(0 + 1 + 1 + 'h' + 'é' + 'l' + 'l' + 'o' + 1)
+	if res, err := callProc(t, p, "Fine", []any{[]any{7, 8}, map[string]any{"a": 1}}, nil); err != nil || res.Args[0] != want {
+		t.Errorf("Fine = %v, %v; want %d", res, err, want)
+	}
+}
+
+// A closure's warning depends on what it captures, not where it is.
+func TestLoopCaptureWarningOnlyForLoopVariables(t *testing.T) {
+	p := loadSrc(t, `package w
+
+func F() (out []func() int) {
+	total := 0
+	for i := 0; i < 3; i++ {
+		total += i
+		out = append(out, func() int { return total })
+	}
+	return out
+}
+`)
+	if len(p.Warnings) != 0 {
+		t.Errorf("warnings for a variable declared outside the loop: %v", p.Warnings)
+	}
+}
+
+func hasError(ws []wantDiagAt) bool {
+	for _, w := range ws {
+		if w.sev == diag.Error {
+			return true
+		}
+	}
+	return false
+}
