@@ -4,9 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"go/ast"
 	"math"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -442,35 +445,45 @@ type fieldSet struct {
 }
 
 // structFields lists the fields that encoding/json would see, honouring json
-// tags and flattening embedded structs. A field yaegi renamed from an
-// unexported one ("X" followed by a lower-case letter, with no json tag) is
-// left out, as encoding/json leaves out unexported fields.
+// tags and flattening embedded structs. yaegi builds a script struct's
+// reflect type with every field exported ("label" becomes "Xlabel") and an
+// embedded field marked as such only when it is the struct's sole field, so
+// for script structs the declarations recorded by registerStructs decide;
+// for a shape never declared in a script, a field named "X" followed by a
+// lower-case letter is taken for a renamed unexported one.
 func structFields(t reflect.Type) fieldSet {
+	if fs, ok := fieldCache.Load(t); ok {
+		return fs.(fieldSet)
+	}
 	fs := fieldSet{byName: map[string]field{}, byFold: map[string]field{}}
 	var walk func(t reflect.Type, index []int, depth int)
 	walk = func(t reflect.Type, index []int, depth int) {
 		if depth > 8 {
 			return
 		}
+		var origins []fieldOrigin
+		if t.Name() == "" {
+			if o, ok := scriptStructs.Load(shapeOf(t)); ok && len(o.([]fieldOrigin)) == t.NumField() {
+				origins = o.([]fieldOrigin)
+			}
+		}
 		for i := 0; i < t.NumField(); i++ {
 			sf := t.Field(i)
 			idx := append(append([]int(nil), index...), i)
 			tag, hasTag := sf.Tag.Lookup("json")
 			name, opts, _ := strings.Cut(tag, ",")
-			if name == "-" && opts == "" {
+			if tag == "-" { // but `json:"-,"` names a field "-"
 				continue
 			}
-			if sf.Anonymous && !hasTag {
-				ft := sf.Type
-				if ft.Kind() == reflect.Pointer {
-					ft = ft.Elem()
-				}
-				if ft.Kind() == reflect.Struct && sf.Type.Kind() != reflect.Pointer {
-					walk(ft, idx, depth+1)
-					continue
-				}
+			embedded, unexported := sf.Anonymous, !sf.IsExported() || (!hasTag && renamedUnexported(sf.Name))
+			if origins != nil {
+				embedded, unexported = origins[i].embedded, origins[i].unexported || !sf.IsExported()
 			}
-			if !sf.IsExported() || (!hasTag && renamedUnexported(sf.Name)) {
+			if embedded && !hasTag && sf.Type.Kind() == reflect.Struct {
+				walk(sf.Type, idx, depth+1)
+				continue
+			}
+			if unexported {
 				continue
 			}
 			if name == "" {
@@ -486,7 +499,98 @@ func structFields(t reflect.Type) fieldSet {
 		}
 	}
 	walk(t, nil, 0)
+	fieldCache.Store(t, fs)
 	return fs
+}
+
+var (
+	// scriptStructs maps the shape of every struct type declared in a
+	// loaded script to what its declaration said about each field.
+	scriptStructs sync.Map // string -> []fieldOrigin
+	// fieldCache holds structFields' answers; conversions run on every call.
+	fieldCache sync.Map // reflect.Type -> fieldSet
+)
+
+// fieldOrigin is what a script's declaration says about a field that its
+// reflect type no longer does.
+type fieldOrigin struct{ embedded, unexported bool }
+
+// shapeOf keys a struct type by its field names and tags, as yaegi
+// names them.
+func shapeOf(t reflect.Type) string {
+	var b strings.Builder
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		b.WriteString(sf.Name)
+		b.WriteByte(0)
+		b.WriteString(string(sf.Tag))
+		b.WriteByte(1)
+	}
+	return b.String()
+}
+
+// registerStructs records the struct types declared in script files. A
+// shape declared anew with different embedding (an edited script) replaces
+// the old record, and the cache is dropped so the new one takes effect.
+func registerStructs(files []*ast.File) {
+	for _, f := range files {
+		ast.Inspect(f, func(n ast.Node) bool {
+			st, ok := n.(*ast.StructType)
+			if !ok || st.Fields == nil {
+				return true
+			}
+			var b strings.Builder
+			var origins []fieldOrigin
+			add := func(name, tag string, embedded bool) {
+				exported := ast.IsExported(name)
+				if !exported {
+					name = "X" + name
+				}
+				b.WriteString(name)
+				b.WriteByte(0)
+				b.WriteString(tag)
+				b.WriteByte(1)
+				origins = append(origins, fieldOrigin{embedded: embedded, unexported: !exported})
+			}
+			for _, fl := range st.Fields.List {
+				tag := ""
+				if fl.Tag != nil {
+					tag, _ = strconv.Unquote(fl.Tag.Value)
+				}
+				if len(fl.Names) == 0 {
+					add(embeddedName(fl.Type), tag, true)
+				}
+				for _, n := range fl.Names {
+					add(n.Name, tag, false)
+				}
+			}
+			key := b.String()
+			if old, loaded := scriptStructs.Swap(key, origins); loaded && !reflect.DeepEqual(old, origins) {
+				fieldCache.Clear()
+			}
+			return true
+		})
+	}
+}
+
+// embeddedName is the field name Go gives an embedded type.
+func embeddedName(t ast.Expr) string {
+	for {
+		switch x := t.(type) {
+		case *ast.StarExpr:
+			t = x.X
+		case *ast.SelectorExpr:
+			return x.Sel.Name
+		case *ast.IndexExpr:
+			t = x.X
+		case *ast.IndexListExpr:
+			t = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return ""
+		}
+	}
 }
 
 func renamedUnexported(name string) bool {

@@ -142,6 +142,7 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 		return nil, ds
 	}
 
+	registerStructs(parsed)
 	p := &Program{funcs: funcs, panics: &panicLog{}, Files: files, Warnings: ds}
 	stdout := opts.Stdout
 	if stdout == nil {
