@@ -108,6 +108,9 @@ func (s *signature) describe() string {
 	ps := make([]string, len(s.params))
 	for i, p := range s.params {
 		ps[i] = p.String()
+		if s.variadic && i == len(s.params)-1 {
+			ps[i] = p.name + " ..." + typeName(p.typ.Elem())
+		}
 	}
 	return s.name + "(" + strings.Join(ps, ", ") + ")"
 }
