@@ -449,8 +449,8 @@ type fieldSet struct {
 // reflect type with every field exported ("label" becomes "Xlabel") and an
 // embedded field marked as such only when it is the struct's sole field, so
 // for script structs the declarations recorded by registerStructs decide;
-// for a shape never declared in a script, a field named "X" followed by a
-// lower-case letter is taken for a renamed unexported one.
+// for an unnamed struct type never declared in a script, a field named "X"
+// followed by a lower-case letter is taken for a renamed unexported one.
 func structFields(t reflect.Type) fieldSet {
 	if fs, ok := fieldCache.Load(t); ok {
 		return fs.(fieldSet)
@@ -475,7 +475,9 @@ func structFields(t reflect.Type) fieldSet {
 			if tag == "-" { // but `json:"-,"` names a field "-"
 				continue
 			}
-			embedded, unexported := sf.Anonymous, !sf.IsExported() || (!hasTag && renamedUnexported(sf.Name))
+			// Only yaegi's struct types are unnamed and renamed; a compiled
+			// type's field names are its own.
+			embedded, unexported := sf.Anonymous, !sf.IsExported() || (!hasTag && t.Name() == "" && renamedUnexported(sf.Name))
 			if origins != nil {
 				embedded, unexported = origins[i].embedded, origins[i].unexported || !sf.IsExported()
 			}

@@ -17,8 +17,8 @@ type tagged struct {
 	Skip    string            `json:"-"`
 	Dash    string            `json:"-,"`
 	Plain   bool              // no tag: Go name
-	Xlabel  string            // what yaegi makes of "label": dropped
-	hidden  int               //nolint:unused // an unexported field is dropped
+	Xlabel  string            // a compiled type's field: kept
+	hidden  int               // an unexported field is dropped
 	Ptr     *int              `json:"ptr"`
 	Kids    []tagged          `json:"kids,omitempty"`
 	Meta    map[string]string `json:"meta,omitempty"`
@@ -98,7 +98,7 @@ func TestFromWAMP(t *testing.T) {
 		{name: "pointer bad", in: "7", to: (*int)(nil), err: "want int"},
 		{name: "struct", in: map[string]any{"name": "n", "n": 2.0, "opt": "o", "Skip": "s", "-": "d", "plain": true, "Xlabel": "l", "ptr": int64(7), "depth": int64(3), "unknown": 1, "kids": []any{map[string]any{"name": "kid"}}},
 			to:   tagged{},
-			want: tagged{Name: "n", Renamed: 2, Opt: "o", Dash: "d", Plain: true, Ptr: &seven, Kids: []tagged{{Name: "kid"}}, embedded: embedded{Depth: 3}}},
+			want: tagged{Name: "n", Renamed: 2, Opt: "o", Dash: "d", Plain: true, Xlabel: "l", Ptr: &seven, Kids: []tagged{{Name: "kid"}}, embedded: embedded{Depth: 3}}},
 		{name: "struct bad nested", in: map[string]any{"kids": []any{map[string]any{"n": "x"}}}, to: tagged{}, err: `kids[0].n: want int, got string "x"`},
 		{name: "struct from list", in: []any{}, to: tagged{}, err: "want interp.tagged, got list"},
 		{name: "time RFC3339", in: "2024-01-02T03:04:05.0000006Z", to: time.Time{}, want: when},
@@ -213,8 +213,13 @@ func TestToWAMP(t *testing.T) {
 		{name: "nil interface in list", in: []any{nilIface}, want: []any{nil}},
 		{name: "struct", in: tagged{Name: "n", Renamed: 2, Skip: "s", Dash: "d", Plain: true, Xlabel: "l", hidden: 1, Ptr: &seven, embedded: embedded{Depth: 3},
 			Kids: []tagged{{Name: "kid", Opt: "o"}}},
-			want: map[string]any{"name": "n", "n": int64(2), "-": "d", "Plain": true, "ptr": int64(7), "depth": int64(3),
-				"kids": []any{map[string]any{"name": "kid", "n": int64(0), "opt": "o", "-": "", "Plain": false, "ptr": nil, "depth": int64(0)}}}},
+			want: map[string]any{"name": "n", "n": int64(2), "-": "d", "Plain": true, "Xlabel": "l", "ptr": int64(7), "depth": int64(3),
+				"kids": []any{map[string]any{"name": "kid", "n": int64(0), "opt": "o", "-": "", "Plain": false, "Xlabel": "", "ptr": nil, "depth": int64(0)}}}},
+		{name: "unnamed struct as yaegi builds it", in: struct {
+			Name   string `json:"name"`
+			Xlabel string
+			Xray   int `json:"xray"`
+		}{"n", "hidden", 1}, want: map[string]any{"name": "n", "xray": int64(1)}},
 		{name: "struct pointer", in: &embedded{Depth: 1}, want: map[string]any{"depth": int64(1)}},
 		{name: "time", in: time.Date(2024, 1, 2, 3, 4, 5, 600, time.UTC), want: "2024-01-02T03:04:05.0000006Z"},
 		{name: "time with zone", in: time.Date(2024, 1, 2, 3, 4, 5, 0, time.FixedZone("x", 3600)), want: "2024-01-02T03:04:05+01:00"},
