@@ -347,6 +347,12 @@ func toWAMP(v reflect.Value, depth int) (any, error) {
 		if t.Kind() == reflect.Pointer && t.Implements(marshalerType) && v.CanInterface() {
 			return marshalled(v)
 		}
+		if t.Kind() == reflect.Interface {
+			// Not a level of its own: a list of lists decoded into []any
+			// must nest as deep here as FromWAMP lets it in. Pointers still
+			// count, so a cycle through an interface ends.
+			return toWAMP(v.Elem(), depth)
+		}
 		return toWAMP(v.Elem(), depth+1)
 	case reflect.Bool:
 		return v.Bool(), nil

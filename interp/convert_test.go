@@ -316,3 +316,18 @@ func TestScriptValues(t *testing.T) {
 	_, err = callProc(t, p, "Echo", []any{map[string]any{"tags": "not a list"}}, nil)
 	wantWAMPError(t, err, "wamp.error.invalid_argument", "Echo(it dict (struct)): argument it: tags: want list of string, got string")
 }
+
+// A list of lists goes out as deep as FromWAMP lets it in.
+func TestToWAMPDepth(t *testing.T) {
+	if _, err := ToWAMP(reflect.ValueOf(nest(64))); err != nil {
+		t.Errorf("64 nested lists: %v", err)
+	}
+	if _, err := ToWAMP(reflect.ValueOf(nest(65))); err == nil || !strings.Contains(err.Error(), "nested more than 64 deep") {
+		t.Errorf("65 nested lists: %v", err)
+	}
+	var self any
+	self = &self
+	if _, err := ToWAMP(reflect.ValueOf(self)); err == nil {
+		t.Error("a pointer to itself converted")
+	}
+}

@@ -176,7 +176,8 @@ func (p *Program) eval(source, pkgName string) (ds diag.Diagnostics) {
 	if !strings.HasPrefix(rel, ".") && !filepath.IsAbs(rel) {
 		rel = "./" + rel
 	}
-	isDir := !strings.HasSuffix(source, ".go")
+	st, err := os.Stat(source)
+	isDir := err == nil && st.IsDir()
 	if _, err := p.in.EvalPath(rel); err != nil {
 		return yaegiDiagnostics(err)
 	}

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -257,3 +258,18 @@ func TestLifecycle(t *testing.T) {
 // fakeSession stands in for the host's session: OnJoin here only checks
 // that it got one.
 type fakeSession struct{ wamp.Session }
+
+// A directory whose name ends in .go is still a directory.
+func TestLoadDirectoryNamedLikeAFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "handlers.go")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "h.go"), []byte("package handlers\n\nfunc F() int { return 4 }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := mustLoad(t, Options{Source: dir})
+	if res, err := callProc(t, p, "F", nil, nil); err != nil || res.Args[0] != int64(4) {
+		t.Fatalf("F() = %v, %v", res, err)
+	}
+}
