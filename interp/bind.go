@@ -116,7 +116,7 @@ func (s *signature) describe() string {
 }
 
 // bind builds the argument list for a plain-form call.
-func (s *signature) bind(args []any, kwargs map[string]any) ([]reflect.Value, error) {
+func (s *signature) bind(in []reflect.Value, args []any, kwargs map[string]any) ([]reflect.Value, error) {
 	n := len(s.params)
 	fixed := n
 	if s.variadic {
@@ -125,8 +125,11 @@ func (s *signature) bind(args []any, kwargs map[string]any) ([]reflect.Value, er
 	if !s.variadic && len(args) > n {
 		return nil, invalidArg("%s takes %d argument%s, got %d", s.describe(), n, plural(n), len(args))
 	}
-	in := make([]reflect.Value, 0, n)
-	used := map[string]bool{}
+	// Most calls carry no keyword arguments: no map for them.
+	var used map[string]bool
+	if len(kwargs) > 0 {
+		used = make(map[string]bool, len(kwargs))
+	}
 	for i := 0; i < fixed; i++ {
 		p := s.params[i]
 		var v any
@@ -191,18 +194,17 @@ func invalidArg(format string, args ...any) *wamp.Error {
 
 // call runs the function and sorts its results into values and an error.
 func (s *signature) call(ctx context.Context, first reflect.Value, args []any, kwargs map[string]any) ([]reflect.Value, error) {
-	in := make([]reflect.Value, 0, len(s.params)+2)
+	in := make([]reflect.Value, 0, len(s.params)+len(args)+1)
 	if s.withCtx {
 		in = append(in, reflect.ValueOf(&ctx).Elem())
 	}
 	if s.full {
 		in = append(in, first)
 	} else {
-		bound, err := s.bind(args, kwargs)
-		if err != nil {
+		var err error
+		if in, err = s.bind(in, args, kwargs); err != nil {
 			return nil, err
 		}
-		in = append(in, bound...)
 	}
 	out := s.fn.Call(in)
 	if s.hasErr {
