@@ -46,6 +46,9 @@ bench:
 # package's testdata/fuzz/<FuzzName>/, where plain `go test` replays them.
 FUZZTIME ?= 10s
 FUZZ_TARGETS += ./loader:FuzzParse
+FUZZ_TARGETS += ./interp:FuzzFromWAMP
+FUZZ_TARGETS += ./interp:FuzzToWAMP
+FUZZ_TARGETS += ./interp:FuzzBind
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
