@@ -62,7 +62,6 @@ func (h *Host) callTimeout() time.Duration {
 // source after one of its handlers ran away, then stops the old one so
 // its loops end and the CPU they burn comes back.
 func (h *Host) restartRunaway(c *component, g *generation) {
-	h.metrics.rebuilds.WithLabelValues(c.cfg.Name, "runaway").Inc()
 	defer g.halt()
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -78,6 +77,7 @@ func (h *Host) restartRunaway(c *component, g *generation) {
 		c.log.Error("rebuild after a runaway handler", "error", err)
 		return
 	}
+	h.metrics.rebuilds.WithLabelValues(c.cfg.Name, "runaway").Inc()
 	c.log.Info("interpreter rebuilt after a runaway handler")
 }
 

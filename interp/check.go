@@ -5,6 +5,7 @@ import (
 	"go/ast"
 	"go/token"
 	"strconv"
+	"strings"
 
 	"github.com/wamphost/wamphost/internal/diag"
 )
@@ -30,6 +31,7 @@ func checkFile(fset *token.FileSet, f *ast.File, allowed map[string]bool, pkgFun
 	}
 	// Builtins that a package-level declaration shadows are the script's own.
 	builtinShadowed := func(name string) bool { return pkgFuncs[name] }
+	imported := importNames(f)
 
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
@@ -40,6 +42,26 @@ func checkFile(fset *token.FileSet, f *ast.File, allowed map[string]bool, pkgFun
 			if kind := rangeOverNewKind(n.X, pkgFuncs); kind != "" {
 				report(diag.Error, n.X, "range over "+kind+" is not supported",
 					"the interpreter follows Go 1.21: write for i := 0; i < n; i++ { ... } instead")
+			}
+		case *ast.SelectorExpr:
+			id, ok := n.X.(*ast.Ident)
+			if !ok || id.Obj != nil || pkgFuncs[id.Name] {
+				break
+			}
+			path, isImport := imported[id.Name]
+			switch {
+			case !isImport && universe[id.Name]:
+			case !isImport:
+				// yaegi v0.16.1 crashes on a selector of an unknown name
+				// instead of reporting it.
+				detail := "no import or declaration named " + id.Name
+				if p, ok := stdPackageNamed[id.Name]; ok {
+					detail += fmt.Sprintf("; add import %q", p)
+				}
+				report(diag.Error, id, "undefined: "+id.Name, detail)
+			case (path == "time" || path == "context") && n.Sel.Name == "AfterFunc":
+				report(diag.Error, n, path+".AfterFunc not allowed",
+					"it runs the function on a goroutine the host does not own, where a panic would crash the daemon; use s.Go with a time.Timer, or select on ctx.Done()")
 			}
 		case *ast.CallExpr:
 			if id, ok := n.Fun.(*ast.Ident); ok && id.Obj == nil && !builtinShadowed(id.Name) {
@@ -212,3 +234,39 @@ func isAssignIn(obj *ast.Object, from, to token.Pos) bool {
 	}
 	return false
 }
+
+// importNames maps the names a file's imports bind to their paths.
+func importNames(f *ast.File) map[string]string {
+	out := map[string]string{}
+	for _, imp := range f.Imports {
+		path, _ := strconv.Unquote(imp.Path.Value)
+		name := path[strings.LastIndex(path, "/")+1:]
+		if imp.Name != nil {
+			name = imp.Name.Name
+		}
+		out[name] = path
+	}
+	return out
+}
+
+// universe holds the predeclared names a selector may start from (a
+// method value on a conversion, say, is written differently, so types and
+// constants are enough).
+var universe = map[string]bool{
+	"bool": true, "byte": true, "complex64": true, "complex128": true, "error": true, "float32": true,
+	"float64": true, "int": true, "int8": true, "int16": true, "int32": true, "int64": true, "rune": true,
+	"string": true, "uint": true, "uint8": true, "uint16": true, "uint32": true, "uint64": true, "uintptr": true,
+	"any": true, "true": true, "false": true, "nil": true, "iota": true,
+}
+
+// stdPackageNamed suggests an import for a name used as a package.
+var stdPackageNamed = func() map[string]string {
+	out := map[string]string{"wamp": APIPath}
+	for _, p := range DefaultImports {
+		name := p[strings.LastIndex(p, "/")+1:]
+		if _, taken := out[name]; !taken {
+			out[name] = p
+		}
+	}
+	return out
+}()

@@ -45,6 +45,8 @@ func TestChecks(t *testing.T) {
 			{diag.Warning, 8, 41, "closure captures loop variable v"},
 		}},
 		{"rangeok.go", nil},
+		{"undefined_pkg.go", []wantDiagAt{{diag.Error, 3, 12, `undefined: context: no import or declaration named context; add import "context"`}}},
+		{"afterfunc.go", []wantDiagAt{{diag.Error, 5, 12, "time.AfterFunc not allowed: it runs the function on a goroutine the host does not own"}}},
 		{"ownmin.go", nil},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

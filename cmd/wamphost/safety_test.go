@@ -267,7 +267,7 @@ func TestPanicsEverywhereAreContained(t *testing.T) {
 	d.WaitLog("event handler panicked", 1, 5*time.Second)
 	// yaegi reports the panic inside PanicOnEvent (lines 53-56 of bad.go)
 	// at a statement of its choosing; the line must fall in the function.
-	m := regexp.MustCompile(`event handler panicked: .*pos=\S*/bad/bad\.go:(\d+):\d+`).FindStringSubmatch(d.Logs())
+	m := regexp.MustCompile(`event handler panicked: .*pos=\S*bad/bad\.go:(\d+):\d+`).FindStringSubmatch(d.Logs())
 	if m == nil {
 		t.Fatalf("event handler panic not logged with a bad.go position:\n%s", d.Logs())
 	}

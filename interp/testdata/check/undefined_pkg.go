@@ -1,0 +1,3 @@
+package checks
+
+func F(ctx context.Context, x int) int { return x }
