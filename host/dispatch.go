@@ -106,23 +106,9 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	defer stop()
 
 	var res *wamp.Result
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		res, err = proc(ctx, call)
-	}()
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		// The caller is owed an answer now. A handler that watches its
-		// context returns within the grace; one that does not is runaway.
-		select {
-		case <-finished:
-		case <-time.After(overrunGrace):
-			deadline, _ := ctx.Deadline()
-			go c.watchOverrun(g, finished, deadline, "procedure "+call.Procedure)
-			return ctxError(ctx)
-		}
+	if !c.runBounded(ctx, g, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }) {
+		// The caller is owed an answer now.
+		return ctxError(ctx)
 	}
 	if g.halted.Load() {
 		return errorResult(wamp.ErrCanceled, "interrupted: the component's interpreter was restarted after a runaway handler")
@@ -147,6 +133,31 @@ func (g *generation) timeout(r *route) time.Duration {
 		return r.timeout
 	}
 	return loader.DefaultCallTimeout
+}
+
+// runBounded runs script code on its own goroutine and waits for it until
+// ctx ends plus a short grace, so that a handler that watches its context
+// can still return. It reports false when the code is still running then;
+// watchOverrun takes it from there.
+func (c *component) runBounded(ctx context.Context, g *generation, what string, run func()) bool {
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		run()
+	}()
+	select {
+	case <-finished:
+		return true
+	case <-ctx.Done():
+	}
+	select {
+	case <-finished:
+		return true
+	case <-time.After(overrunGrace):
+		deadline, _ := ctx.Deadline()
+		go c.watchOverrun(g, finished, deadline, what)
+		return false
+	}
 }
 
 // ctxError answers a call whose context ended: timeout when a deadline
@@ -274,23 +285,10 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	ctx, cancel := context.WithTimeout(g.ctx, g.timeout(r))
 	defer cancel()
 	var err error
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		err = handler(ctx, e)
-	}()
-	select {
-	case <-finished:
-	case <-ctx.Done():
-		select {
-		case <-finished:
-		case <-time.After(overrunGrace):
-			// Delivery moves on; the queue must not stall behind it.
-			r.failed.Inc()
-			deadline, _ := ctx.Deadline()
-			go c.watchOverrun(g, finished, deadline, "event handler for "+e.Topic)
-			return
-		}
+	if !c.runBounded(ctx, g, "event handler for "+e.Topic, func() { err = handler(ctx, e) }) {
+		// Delivery moves on; the queue must not stall behind it.
+		r.failed.Inc()
+		return
 	}
 	var panicErr *interp.PanicError
 	switch {
