@@ -197,7 +197,8 @@ func toInvocation(inv *nxwamp.Invocation, uri string) *wamp.Invocation {
 
 func fillInvocation(call *wamp.Invocation, inv *nxwamp.Invocation, uri string) {
 	call.Procedure = uri
-	if p, ok := inv.Details[nxwamp.OptProcedure].(string); ok && p != "" {
+	// In-process the router hands over its own wamp.URI, not a string.
+	if p, ok := nxwamp.AsString(inv.Details[nxwamp.OptProcedure]); ok && p != "" {
 		call.Procedure = p
 	}
 	call.Args = inv.Arguments
@@ -206,8 +207,8 @@ func fillInvocation(call *wamp.Invocation, inv *nxwamp.Invocation, uri string) {
 	if id, ok := nxwamp.AsID(inv.Details["caller"]); ok {
 		call.Caller = uint64(id)
 	}
-	call.CallerAuthID, _ = inv.Details["caller_authid"].(string)
-	call.CallerAuthRole, _ = inv.Details["caller_authrole"].(string)
+	call.CallerAuthID, _ = nxwamp.AsString(inv.Details["caller_authid"])
+	call.CallerAuthRole, _ = nxwamp.AsString(inv.Details["caller_authrole"])
 }
 
 // callError maps a handler's error to the WAMP error the caller receives.
@@ -276,7 +277,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	}
 	r.received.Inc()
 	e := &wamp.Event{Topic: r.uri, Args: ev.Arguments, Kwargs: ev.ArgumentsKw, Details: ev.Details}
-	if t, ok := ev.Details["topic"].(string); ok && t != "" {
+	if t, ok := nxwamp.AsString(ev.Details["topic"]); ok && t != "" {
 		e.Topic = t
 	}
 	if id, ok := nxwamp.AsID(ev.Details["publisher"]); ok {

@@ -32,6 +32,9 @@ type Host struct {
 
 	stopping atomic.Bool
 	metrics  *metrics
+	// defaultTimeout mirrors cfg.CallTimeout without mu: Session.Register
+	// reads it from OnJoin, which runs while Start or Reload holds mu.
+	defaultTimeout atomic.Int64
 }
 
 // Options configure a Host beyond its config file.
@@ -48,14 +51,14 @@ func New(cfg *loader.Config, opts Options) *Host {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}, metrics: newMetrics()}
+	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}, metrics: newMetrics()}
+	h.defaultTimeout.Store(int64(cfg.CallTimeout))
+	return h
 }
 
 // callTimeout is the daemon-wide default handler deadline.
 func (h *Host) callTimeout() time.Duration {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.cfg.CallTimeout
+	return time.Duration(h.defaultTimeout.Load())
 }
 
 // restartRunaway gives a component a fresh interpreter built from its

@@ -153,6 +153,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	newCfg.Router = h.cfg.Router
 	newCfg.Router.Realms = cfg.Router.Realms
 	h.cfg = &newCfg
+	h.defaultTimeout.Store(int64(newCfg.CallTimeout))
 	sort.Strings(rep.Started)
 	sort.Strings(rep.Rebuilt)
 	sort.Strings(rep.Stopped)

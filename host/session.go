@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -80,7 +81,26 @@ func callErr(err error) error {
 	case errors.Is(err, context.Canceled):
 		return wamp.NewError(wamp.ErrCanceled, err.Error())
 	}
+	if uri, rest, ok := routerErrorURI(err.Error()); ok {
+		return wamp.NewError(uri, rest)
+	}
 	return wamp.NewError(wamp.ErrUnavailable, err.Error())
+}
+
+// routerErrorURI recovers the URI from the errors nexus's client returns
+// for PUBLISH, REGISTER and SUBSCRIBE, which carry the router's ERROR only
+// as text: "waiting for published message: wamp.error.invalid_uri: ...".
+// A script can then test for the URI as it does for calls.
+func routerErrorURI(msg string) (uri, rest string, ok bool) {
+	_, after, found := strings.Cut(msg, ": ")
+	if !found {
+		return "", "", false
+	}
+	uri, rest, _ = strings.Cut(after, ": ")
+	if !strings.Contains(uri, ".") || strings.ContainsAny(uri, " \t#") {
+		return "", "", false
+	}
+	return uri, rest, true
 }
 
 func (s *session) Publish(topic string, args ...any) error {

@@ -17,22 +17,22 @@ type CallOptions struct {
 // PublishOptions tune Session.PublishWith, after Autobahn's PublishOptions.
 type PublishOptions struct {
 	// Acknowledge waits for the router to confirm the publication.
-	Acknowledge bool
+	Acknowledge bool `json:"acknowledge"`
 	// IncludeMe delivers the event to this session too, if it subscribes.
-	IncludeMe bool
+	IncludeMe bool `json:"include_me"`
 	// DiscloseMe reveals this session to subscribers.
-	DiscloseMe bool
+	DiscloseMe bool `json:"disclose_me"`
 	// Exclude and Eligible filter receivers by session ID.
-	Exclude  []uint64
-	Eligible []uint64
+	Exclude  []uint64 `json:"exclude"`
+	Eligible []uint64 `json:"eligible"`
 	// ExcludeAuthID, EligibleAuthID, ExcludeAuthRole and EligibleAuthRole
 	// filter receivers by authentication ID and role.
-	ExcludeAuthID    []string
-	EligibleAuthID   []string
-	ExcludeAuthRole  []string
-	EligibleAuthRole []string
+	ExcludeAuthID    []string `json:"exclude_authid"`
+	EligibleAuthID   []string `json:"eligible_authid"`
+	ExcludeAuthRole  []string `json:"exclude_authrole"`
+	EligibleAuthRole []string `json:"eligible_authrole"`
 	// Retain asks the router to keep the event for late subscribers.
-	Retain bool
+	Retain bool `json:"retain"`
 }
 
 // RegisterOptions tune Session.Register. The same options exist as
