@@ -175,6 +175,9 @@ func widened(extra []string) []string {
 func (g *generation) retire() {
 	if g.cancel != nil {
 		g.cancel()
+		// Handlers that watch their context get to return (and run their
+		// defers) before the interpreter stops under them.
+		waitTimeout(&g.calls, overrunGrace)
 	}
 	g.prog.Stop()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -265,7 +266,33 @@ func normalize(args []any, kwargs map[string]any) (nxwamp.List, nxwamp.Dict, err
 		}
 		dict = v.(map[string]any)
 	}
+	for i, e := range list {
+		list[i] = binary(e)
+	}
+	for k, e := range dict {
+		dict[k] = binary(e)
+	}
 	return list, dict, nil
+}
+
+// binary marks byte slices as WAMP binary, in place. The router encodes a
+// plain []byte for JSON peers as bare base64, which they read as a string;
+// BinaryData follows WAMP's "\x00"+base64 convention, which Autobahn and
+// autobahn-js decode to bytes. MessagePack and CBOR still send raw bytes.
+func binary(v any) any {
+	switch x := v.(type) {
+	case []byte:
+		return serialize.BinaryData(x)
+	case []any:
+		for i, e := range x {
+			x[i] = binary(e)
+		}
+	case map[string]any:
+		for k, e := range x {
+			x[k] = binary(e)
+		}
+	}
+	return v
 }
 
 // dispatchEvent delivers one event under the subscription's deadline;

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math"
@@ -432,9 +433,9 @@ func TestScriptAPIPubSub(t *testing.T) {
 	}
 
 	cases := []struct {
-		name                string
-		opts                nxwamp.Dict
-		toClient, toScript  bool
+		name               string
+		opts               nxwamp.Dict
+		toClient, toScript bool
 	}{
 		{"default excludes the publisher", nxwamp.Dict{}, true, false},
 		{"include_me", nxwamp.Dict{"include_me": true}, true, true},
@@ -588,5 +589,227 @@ func normalizeNumbers(v any) any {
 	return v
 }
 
-var _ = math.MaxInt64
-var _ = serialize.JSON
+// allValue is one of every kind of value, as a WAMP client sends it.
+func allValue() nxwamp.Dict {
+	return nxwamp.Dict{
+		"nil": nil, "b": true,
+		"i": int64(math.MinInt64), "i8": int64(math.MinInt8), "i16": int64(math.MaxInt16), "i32": int64(math.MinInt32), "i64": int64(math.MaxInt64),
+		"u": uint64(math.MaxUint64), "u8": int64(math.MaxUint8), "u16": int64(math.MaxUint16), "u32": int64(math.MaxUint32), "u64": uint64(math.MaxUint64),
+		"f32": 1.5, "f64": math.Pi,
+		"s": "héllo, 世界", "bytes": serialize.BinaryData{0, 1, 2, 255},
+		"list":   nxwamp.List{1, 2, 3},
+		"map":    nxwamp.Dict{"a": 0.25},
+		"inner":  nxwamp.Dict{"name": "in", "when": "2024-02-29T12:34:56.789Z", "ptr": 5},
+		"pinner": nxwamp.Dict{"name": "p", "when": "2001-01-01T00:00:00Z", "ptr": nil, "tags": nxwamp.List{"x"}},
+		"pnil":   nil,
+		"t":      "2024-02-29T12:34:56.123456789+01:00",
+	}
+}
+
+// checkAll checks a dict that went through a script's All struct.
+func checkAll(t *testing.T, what string, v any) {
+	t.Helper()
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("%s: %#v is not a dict", what, v)
+	}
+	ints := map[string]int64{"i": math.MinInt64, "i8": math.MinInt8, "i16": math.MaxInt16, "i32": math.MinInt32, "i64": math.MaxInt64, "u8": math.MaxUint8, "u16": math.MaxUint16, "u32": math.MaxUint32}
+	for k, want := range ints {
+		if got, ok := nxwamp.AsInt64(m[k]); !ok || got != want {
+			t.Errorf("%s: %s = %#v, want %d", what, k, m[k], want)
+		}
+	}
+	for _, k := range []string{"u", "u64"} {
+		if got, ok := m[k].(uint64); !ok || got != math.MaxUint64 {
+			t.Errorf("%s: %s = %#v (%T), want uint64 max", what, k, m[k], m[k])
+		}
+	}
+	if f, _ := nxwamp.AsFloat64(m["f32"]); f != 1.5 {
+		t.Errorf("%s: f32 = %#v", what, m["f32"])
+	}
+	if f, _ := nxwamp.AsFloat64(m["f64"]); f != math.Pi {
+		t.Errorf("%s: f64 = %#v", what, m["f64"])
+	}
+	if m["nil"] != nil || m["b"] != true || m["s"] != "héllo, 世界" || m["pnil"] != nil {
+		t.Errorf("%s: nil/b/s/pnil = %#v %#v %#v %#v", what, m["nil"], m["b"], m["s"], m["pnil"])
+	}
+	if b, ok := bytesOf(m["bytes"]); !ok || !reflect.DeepEqual(b, []byte{0, 1, 2, 255}) {
+		t.Errorf("%s: bytes = %#v, want []byte{0 1 2 255}", what, m["bytes"])
+	}
+	if l, _ := m["list"].([]any); len(l) != 3 || asInt(t, l[2]) != 3 {
+		t.Errorf("%s: list = %#v", what, m["list"])
+	}
+	if mm, _ := m["map"].(map[string]any); mm["a"] != 0.25 {
+		t.Errorf("%s: map = %#v", what, m["map"])
+	}
+	in, _ := m["inner"].(map[string]any)
+	if in["name"] != "in" || in["when"] != "2024-02-29T12:34:56.789Z" || asInt(t, in["ptr"]) != 5 {
+		t.Errorf("%s: inner = %#v", what, m["inner"])
+	}
+	if _, has := in["tags"]; has {
+		t.Errorf("%s: inner has an omitempty field: %#v", what, in)
+	}
+	pin, _ := m["pinner"].(map[string]any)
+	if pin["name"] != "p" || pin["ptr"] != nil || pin["when"] != "2001-01-01T00:00:00Z" {
+		t.Errorf("%s: pinner = %#v", what, m["pinner"])
+	}
+	if tags, _ := pin["tags"].([]any); len(tags) != 1 || tags[0] != "x" {
+		t.Errorf("%s: pinner.tags = %#v", what, pin["tags"])
+	}
+	if m["t"] != "2024-02-29T12:34:56.123456789+01:00" {
+		t.Errorf("%s: t = %#v, want the same instant in RFC 3339 with its zone", what, m["t"])
+	}
+	if _, leaked := m["hidden"]; leaked || len(m) != 22 {
+		t.Errorf("%s: %d keys %v, want the 22 exported fields and no unexported one", what, len(m), keys(m))
+	}
+}
+
+// bytesOf reads binary as MessagePack and CBOR deliver it ([]byte) and as
+// WAMP's JSON convention does ("\x00" + base64, which nexus's client leaves
+// as a string); bare base64 or any other string is not binary.
+func bytesOf(v any) ([]byte, bool) {
+	switch x := v.(type) {
+	case []byte:
+		return x, true
+	case string:
+		if strings.HasPrefix(x, "\x00") {
+			b, err := base64.StdEncoding.DecodeString(x[1:])
+			return b, err == nil
+		}
+	}
+	return nil, false
+}
+
+func keys(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestScriptAPIValues(t *testing.T) {
+	d := startScriptAPI(t)
+	for name, ser := range map[string]serialize.Serialization{"json": serialize.JSON, "msgpack": serialize.MSGPACK, "cbor": serialize.CBOR} {
+		t.Run(name, func(t *testing.T) {
+			c := d.Client("realm1", ser)
+
+			// Call: client -> typed struct parameter -> result -> client.
+			res := mustCall(t, c, "com.vals.roundtrip", nxwamp.List{allValue()}, nil)
+			checkAll(t, "roundtrip result", res.Arguments[0])
+
+			// Positional typed parameters and results, every width.
+			seven := 7
+			in := nxwamp.List{nil, true, int64(math.MinInt8), int64(math.MinInt16), int64(math.MaxInt32), int64(math.MinInt64),
+				int64(math.MaxUint8), int64(math.MaxUint16), int64(math.MaxUint32), uint64(math.MaxUint64),
+				float64(float32(0.1)), 2.5, "s", serialize.BinaryData("raw"), "1999-12-31T23:59:59Z", seven, nxwamp.List{"a"}, nxwamp.Dict{"k": 1}}
+			res = mustCall(t, c, "com.vals.positional", in, nil)
+			out := res.Arguments
+			if len(out) != 18 {
+				t.Fatalf("positional returned %d values: %v", len(out), out)
+			}
+			if out[0] != nil || out[1] != true || asInt(t, out[2]) != math.MinInt8 || asInt(t, out[3]) != math.MinInt16 ||
+				asInt(t, out[4]) != math.MaxInt32 || asInt(t, out[5]) != math.MinInt64 || asInt(t, out[6]) != math.MaxUint8 ||
+				asInt(t, out[7]) != math.MaxUint16 || asInt(t, out[8]) != math.MaxUint32 {
+				t.Errorf("positional ints = %#v", out[:9])
+			}
+			if u, ok := out[9].(uint64); !ok || u != math.MaxUint64 {
+				t.Errorf("u64 = %#v (%T)", out[9], out[9])
+			}
+			if f, _ := nxwamp.AsFloat64(out[10]); float32(f) != float32(0.1) {
+				t.Errorf("f32 = %#v", out[10])
+			}
+			if f, _ := nxwamp.AsFloat64(out[11]); f != 2.5 {
+				t.Errorf("f64 = %#v", out[11])
+			}
+			if b, _ := bytesOf(out[13]); out[12] != "s" || string(b) != "raw" {
+				t.Errorf("s, bytes = %#v %#v", out[12], out[13])
+			}
+			if out[14] != "1999-12-31T23:59:59Z" || asInt(t, out[15]) != 7 {
+				t.Errorf("time, *int = %#v %#v", out[14], out[15])
+			}
+			if l, _ := out[16].([]any); len(l) != 1 || l[0] != "a" {
+				t.Errorf("[]string = %#v", out[16])
+			}
+			if m, _ := out[17].(map[string]any); asInt(t, m["k"]) != 1 {
+				t.Errorf("map = %#v", out[17])
+			}
+			// Out of range for the parameter's width: a clear error, no wrap-around.
+			bad := append(nxwamp.List(nil), in...)
+			bad[2] = 128
+			_, err := call(t, c, "com.vals.positional", bad, nil)
+			if we := rpcErr(t, err); we.Error != "wamp.error.invalid_argument" || !strings.Contains(fmt.Sprint(we.Arguments), "want int8") {
+				t.Errorf("int8 overflow: %s %v", we.Error, we.Arguments)
+			}
+
+			// Event: client publishes -> typed event handler.
+			mustCall(t, c, "com.vals.received", nil, nil)
+			if err := c.Publish("com.vals.in", nxwamp.Dict{nxwamp.OptAcknowledge: true}, nxwamp.List{allValue()}, nil); err != nil {
+				t.Fatal(err)
+			}
+			var got []any
+			deadline := time.Now().Add(10 * time.Second)
+			for len(got) == 0 && time.Now().Before(deadline) {
+				got, _ = mustCall(t, c, "com.vals.received", nil, nil).Arguments[0].([]any)
+			}
+			if len(got) != 1 {
+				t.Fatalf("script received %d events", len(got))
+			}
+			checkAll(t, "event received by the script", got[0])
+
+			// Event: script publishes typed values -> client.
+			sub := subscribe(t, c, "com.vals.out", nil)
+			mustCall(t, c, "com.vals.emit", nxwamp.List{allValue()}, nil)
+			ev := sub.next(t)
+			if len(ev.Arguments) != 9 {
+				t.Fatalf("emitted %d args: %v", len(ev.Arguments), ev.Arguments)
+			}
+			checkAll(t, "event published by the script", ev.Arguments[0])
+			checkAll(t, "event kwarg published by the script", ev.ArgumentsKw["all"])
+			if asInt(t, ev.Arguments[1]) != -8 || ev.Arguments[6] != nil || asInt(t, ev.Arguments[7]) != 7 || ev.Arguments[8] != nil {
+				t.Errorf("emitted scalars %#v", ev.Arguments)
+			}
+			if u, _ := ev.Arguments[2].(uint64); u != math.MaxUint64 {
+				t.Errorf("emitted uint64 %#v (%T)", ev.Arguments[2], ev.Arguments[2])
+			}
+			if f, _ := nxwamp.AsFloat64(ev.Arguments[3]); f != 1.5 {
+				t.Errorf("emitted float32 %#v", ev.Arguments[3])
+			}
+			if b, _ := bytesOf(ev.Arguments[4]); !reflect.DeepEqual(b, []byte{0, 1, 255}) {
+				t.Errorf("emitted bytes %#v", ev.Arguments[4])
+			}
+			if ev.Arguments[5] != "2024-02-29T12:34:56.123456789+01:00" || ev.ArgumentsKw["when"] != ev.Arguments[5] {
+				t.Errorf("emitted time %#v / %#v", ev.Arguments[5], ev.ArgumentsKw["when"])
+			}
+		})
+	}
+}
+
+func TestScriptAPIStopEndsHandlerContext(t *testing.T) {
+	d := startScriptAPI(t)
+	c := d.Client("realm1")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Call(context.Background(), "com.sa.wait", nil, nxwamp.List{"at-stop", 60000}, nil, nil)
+		errc <- err
+	}()
+	d.WaitLog("wait started: tag=at-stop", 1, 5*time.Second)
+	// Removing the component from the config stops it: its calls get
+	// shutdown_grace (1s), then the handler's context ends and it returns.
+	start := strings.Index(scriptAPIConfig, `component "sa"`)
+	end := strings.Index(scriptAPIConfig, `component "vals"`)
+	writeFile(t, filepath.Join(d.Dir, "components.hcl"), scriptAPIConfig[:start]+scriptAPIConfig[end:])
+	d.WaitLog(`wait ended: tag=at-stop cause="context canceled"`, 1, 15*time.Second)
+	d.WaitLog("sa leaving", 1, 5*time.Second)
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("a call cut by the component's stop succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the caller got no answer after the component stopped")
+	}
+	if n := d.LogCount("runaway handler"); n != 0 {
+		t.Fatal("a handler that watches its context was treated as runaway")
+	}
+}
