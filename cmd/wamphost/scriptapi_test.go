@@ -813,3 +813,35 @@ func TestScriptAPIStopEndsHandlerContext(t *testing.T) {
 		t.Fatal("a handler that watches its context was treated as runaway")
 	}
 }
+
+// TestScriptAPIAutobahnPython has the Autobahn|Python client ask a script
+// handler for progressive results, cancel a call and time one out, over
+// every serializer the two share.
+func TestScriptAPIAutobahnPython(t *testing.T) {
+	d := startScriptAPI(t)
+	c := d.Client("realm1")
+	for i, ser := range interopSerializers {
+		t.Run(ser, func(t *testing.T) {
+			p := pythonPeer(t, "scriptapi_caller.py", d.URL, ser)
+			p.WaitLine("waiting for cancel", peerWait)
+			d.WaitLog("wait started: tag=py-cancel", i+1, 10*time.Second)
+			if err := c.Publish("com.scriptapi.cancel_now", nxwamp.Dict{nxwamp.OptAcknowledge: true}, nil, nil); err != nil {
+				t.Fatal(err)
+			}
+			d.WaitLog(`wait ended: tag=py-cancel cause="context canceled"`, i+1, 10*time.Second)
+			waitOK(t, p)
+			lines := p.Lines()
+			for _, want := range []string{
+				"progress: [0, 1, 2] final: (3,) wanted: True",
+				"no progress final: (3,) wanted: False",
+				"timeout error: wamp.error.timeout",
+				"cancel: call canceled",
+			} {
+				if !hasLine(lines, want) {
+					t.Errorf("no line %q from the Python caller:\n%s", want, strings.Join(lines, "\n"))
+				}
+			}
+			d.WaitLog(`wait ended: tag=py-timeout cause="context canceled"`, i+1, 10*time.Second)
+		})
+	}
+}
