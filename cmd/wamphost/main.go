@@ -40,6 +40,7 @@ Usage:
 Commands:
   run       serve the components in a config file (default ./components.hcl)
   validate  load the config and every script, check every binding, and exit
+  test      run handler tests (*.test.hcl) against the components, without a router
   version   print the version of wamphost and its key dependencies
 
 Run 'wamphost <command> -h' for a command's flags.
@@ -61,6 +62,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(args[1:], stdout, stderr)
+	case "test":
+		return cmdTest(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -843,5 +844,110 @@ func TestScriptAPIAutobahnPython(t *testing.T) {
 			}
 			d.WaitLog(`wait ended: tag=py-timeout cause="context canceled"`, i+1, 10*time.Second)
 		})
+	}
+}
+
+const scriptTests = `
+test "proxy calls another handler" {
+  call "com.sa.proxy" {
+    kwargs = { procedure = "com.sa.add", args = [2, 3] }
+    expect { args = [{ args = [5], kwargs = null, progress = [] }] }
+  }
+}
+
+test "typed errors" {
+  call "com.sa.divide" {
+    args = [6, 0]
+    expect_error {
+      uri    = "com.sa.error.div_by_zero"
+      args   = ["division by zero", 6]
+      kwargs = { dividend = 6 }
+    }
+  }
+  call "com.sa.proxy" {
+    kwargs = { procedure = "com.sa.divide", args = [1, 0] }
+    expect { args = [{ as_error = true, errors_as = true, error_uri = "com.sa.error.div_by_zero", wrapped_uri = "com.sa.error.div_by_zero", script_wrapper_uri = "", error_args = ["division by zero", 1], error_kwargs = { dividend = 1 }, message = "com.sa.error.div_by_zero: division by zero, 1" }] }
+  }
+}
+
+test "progress through a script caller" {
+  call "com.sa.proxy" {
+    kwargs = { procedure = "com.sa.progressive", args = [2], progress = true }
+    expect { args = [{ args = [2], kwargs = { wanted = true, sent = 2 }, progress = [0, 1] }] }
+  }
+}
+
+test "publications are recorded and delivered" {
+  call "com.sa.publish" {
+    kwargs = { topic = "com.sa.ev.x", args = [1, "two"], options = { include_me = true } }
+  }
+  expect_event "com.sa.ev.x" { args = [1, "two"] }
+  call "com.sa.events" {
+    expect { args = [[{ topic = "com.sa.ev.x", args = [1, "two"], kwargs = null, publisher = 0 }]] }
+  }
+}
+
+test "config and timeouts" {
+  call "com.sa.settings" {
+    expect { args = [{ greeting = "hello", limit = 3, ratio = 0.5, enabled = true, tags = ["a", "b"], backend = { url = "http://backend.invalid", retries = 2 }, labels = { team = "core" } }, { greeting = "hello", limit = 3, ratio = 0.5, enabled = true, tags = ["a", "b"], backend = { url = "http://backend.invalid", retries = 2 }, labels = { team = "core" } }] }
+  }
+  call "com.sa.wait" {
+    args    = ["t", 60000]
+    timeout = "50ms"
+    expect_error { uri = "wamp.error.timeout" }
+  }
+}
+
+test "fails on purpose" {
+  call "com.sa.add" {
+    args = [1, 1]
+    expect { args = [3] }
+  }
+  expect_event "com.sa.nothing" {}
+}
+`
+
+func TestWamphostTest(t *testing.T) {
+	dir := t.TempDir()
+	files := scriptAPIFiles(t, scriptAPIConfig)
+	files["tests/sa.hcl"] = scriptTests
+	e2e.Write(t, dir, files)
+	cmd := exec.Command(e2e.Binary(t), "test")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("wamphost test: %v, want exit 1 (one test fails on purpose)\n%s", err, out)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"PASS proxy calls another handler",
+		"PASS typed errors",
+		"PASS progress through a script caller",
+		"PASS publications are recorded and delivered",
+		"PASS config and timeouts",
+		"FAIL fails on purpose",
+		"tests/sa.hcl:53:3: call com.sa.add: args: got [2], want [3]",
+		"tests/sa.hcl:57:3: expect_event com.sa.nothing: nothing was published there",
+		"5 passed, 1 failed",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+
+	// -run selects tests; all passing exits 0.
+	cmd = exec.Command(e2e.Binary(t), "test", "-run", "typed")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "1 passed, 0 failed") {
+		t.Fatalf("wamphost test -run typed: %v\n%s", err, out)
+	}
+	// A broken test file is a diagnostic with its position.
+	e2e.Write(t, dir, e2e.Files{"tests/sa.hcl": "test \"x\" {\n  call {\n}\n"})
+	cmd = exec.Command(e2e.Binary(t), "test")
+	cmd.Dir = dir
+	out, _ = cmd.CombinedOutput()
+	if !strings.Contains(string(out), "tests/sa.hcl:") {
+		t.Fatalf("broken test file: %s", out)
 	}
 }
