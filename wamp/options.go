@@ -31,7 +31,9 @@ type PublishOptions struct {
 	EligibleAuthID   []string `json:"eligible_authid"`
 	ExcludeAuthRole  []string `json:"exclude_authrole"`
 	EligibleAuthRole []string `json:"eligible_authrole"`
-	// Retain asks the router to keep the event for late subscribers.
+	// Retain asks the router to keep the event for late subscribers. The
+	// embedded nexus router (v3.3.0) does not implement retained events and
+	// ignores it; an external router may honour it.
 	Retain bool `json:"retain"`
 }
 
@@ -51,6 +53,7 @@ type RegisterOptions struct {
 type SubscribeOptions struct {
 	// Match is "exact" (default), "prefix" or "wildcard".
 	Match string
-	// GetRetained asks the router for the topic's retained event.
+	// GetRetained asks the router for the topic's retained event (ignored
+	// by the embedded nexus router, which retains nothing).
 	GetRetained bool
 }

@@ -100,6 +100,7 @@ func (e *Error) WithKwargs(kwargs map[string]any) *Error {
 	return e
 }
 
+// Error reads "URI: arg1, arg2", like nexus and Autobahn print errors.
 func (e *Error) Error() string {
 	if len(e.Args) == 0 {
 		return e.URI
@@ -168,9 +169,11 @@ type Session interface {
 	// the component runs. Bindings made here are not restored by a reload:
 	// OnJoin runs again and makes them anew.
 	Register(procedure string, handler any, opts RegisterOptions) error
+	// Unregister removes a registration made with Register.
 	Unregister(procedure string) error
 	// Subscribe binds handler (any event handler form) to topic.
 	Subscribe(topic string, handler any, opts SubscribeOptions) error
+	// Unsubscribe removes a subscription made with Subscribe.
 	Unsubscribe(topic string) error
 
 	// Go runs fn in a goroutine owned by the component: fn's ctx ends when
