@@ -59,7 +59,10 @@ func (d *daemon) reload(ctx context.Context) (string, error) {
 		_ = d.sd.Ready(d.status() + "; last reload FAILED: " + firstLine(err.Error()))
 		return text.String(), err
 	}
-	d.log.SetLevel(d.cf.configLevel(d.h.Config().LogLevel))
+	if from, to := d.log.GetLevel(), d.cf.configLevel(d.h.Config().LogLevel); from != to {
+		d.log.SetLevel(to)
+		d.log.Info("log level changed", "from", from, "to", to)
+	}
 	fmt.Fprintf(&text, "reloaded: %s (took %s)\n", rep.String(), rep.Duration.Round(time.Microsecond))
 	diag.Write(&text, rep.Diagnostics)
 	_ = d.sd.Ready(d.status())
