@@ -39,7 +39,11 @@ type reloadReply struct {
 // status is the one line `systemctl status` shows while serving.
 func (d *daemon) status() string {
 	cfg := d.h.Config()
-	return fmt.Sprintf("serving %d component(s) on %s", len(cfg.Components), cfg.Router.Listen)
+	addr := cfg.Router.Listen
+	if a := d.h.Addr(); a != nil {
+		addr = a.String() // the port actually bound, when the config says 0
+	}
+	return fmt.Sprintf("serving %d component(s) on %s", len(cfg.Components), addr)
 }
 
 // reload applies the config file again, telling systemd around it, and

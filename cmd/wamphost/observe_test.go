@@ -425,3 +425,25 @@ func TestJournalLogging(t *testing.T) {
 		t.Fatalf("line to another stream %q lacks a timestamp", l)
 	}
 }
+
+// TestReadyzBeforeJoin: /readyz answers 503 until every component has
+// joined (here OnJoin takes a while), and /healthz answers all along.
+func TestReadyzBeforeJoin(t *testing.T) {
+	cfg := strings.Replace(obsConfig, "LOGLEVEL", "", 1)
+	slowJoin := strings.Replace(obsScript, "log = s.Log()", "log = s.Log()\n\ttime.Sleep(2 * time.Second)", 1)
+	dir := t.TempDir()
+	e2e.Write(t, dir, e2e.Files{"components.hcl": cfg, "app/app.go": slowJoin})
+	d := e2e.LaunchIn(t, dir)
+	d.WaitLog("metrics listening", 1, 30*time.Second)
+	base := "http://" + metricsURL.FindStringSubmatch(d.Logs())[1]
+	if code, body := get(t, base+"/readyz"); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "starting") {
+		t.Fatalf("/readyz before the components joined: %d %q", code, body)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Fatalf("/healthz while starting: %d", code)
+	}
+	d.WaitReady(30 * time.Second)
+	if code, _ := get(t, base+"/readyz"); code != 200 {
+		t.Fatalf("/readyz once ready: %d", code)
+	}
+}
