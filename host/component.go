@@ -375,6 +375,7 @@ func (c *component) unbind(b *loader.Binding) error {
 	err := c.client.Unsubscribe(b.URI)
 	if r, ok := c.routes[bindingKey(b)]; ok {
 		r.queue.stop()
+		c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
 		delete(c.routes, bindingKey(b))
 	}
 	return err
@@ -411,10 +412,12 @@ func (c *component) subscribe(b *loader.Binding) error {
 			return
 		}
 		defer g.leave()
+		r.depth.Set(float64(r.queue.depth()))
 		c.dispatchEvent(g, r, g.events[r.key], ev)
 	})
 	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
 	if err := c.client.Subscribe(b.URI, func(ev *nxwamp.Event) {
+		r.depth.Set(float64(r.queue.depth()))
 		if !r.queue.offer(ev) {
 			r.dropped.Inc()
 			c.log.Warn("event queue full: event dropped", "topic", r.uri, "queue", cap(r.queue.ch), "dropped_total", r.queue.dropped.Load())
@@ -510,6 +513,7 @@ func (c *component) stop(ctx context.Context) error {
 	for _, r := range c.routes {
 		if r.queue != nil {
 			r.queue.stop()
+			c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
 		}
 	}
 	if c.client != nil {

@@ -34,6 +34,7 @@ type route struct {
 	received prometheus.Counter
 	dropped  prometheus.Counter
 	failed   prometheus.Counter
+	depth    prometheus.Gauge
 }
 
 func (c *component) newRoute(b *loader.Binding) *route {
@@ -48,6 +49,7 @@ func (c *component) newRoute(b *loader.Binding) *route {
 		r.received = m.events.WithLabelValues(name, b.URI)
 		r.dropped = m.eventsDropped.WithLabelValues(name, b.URI)
 		r.failed = m.eventErrors.WithLabelValues(name, b.URI)
+		r.depth = m.queueDepth.WithLabelValues(name, b.URI)
 	}
 	return r
 }

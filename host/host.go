@@ -31,6 +31,7 @@ type Host struct {
 	comps  map[string]*component
 
 	stopping atomic.Bool
+	started  atomic.Bool // every component joined; see Ready
 	metrics  *metrics
 	// defaultTimeout mirrors cfg.CallTimeout without mu: Session.Register
 	// reads it from OnJoin, which runs while Start or Reload holds mu.
@@ -51,7 +52,8 @@ func New(cfg *loader.Config, opts Options) *Host {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}, metrics: newMetrics()}
+	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}}
+	h.metrics = newMetrics(h.Ready)
 	h.defaultTimeout.Store(int64(cfg.CallTimeout))
 	return h
 }
@@ -122,7 +124,7 @@ func (h *Host) Start(ctx context.Context) error {
 	for _, d := range problems {
 		h.log.Warn(d.Summary, "pos", d.Pos.String(), "detail", d.Detail)
 	}
-	r, err := startRouter(h.cfg.Router, h.log.Named("router"))
+	r, err := startRouter(h.cfg.Router, h.log.Named("router"), h.metrics.clientSessions)
 	if err != nil {
 		return err
 	}
@@ -135,6 +137,8 @@ func (h *Host) Start(ctx context.Context) error {
 		}
 		h.comps[cc.Name] = c
 	}
+	h.metrics.components.Set(float64(len(h.comps)))
+	h.started.Store(true)
 	return nil
 }
 
@@ -179,6 +183,7 @@ func (h *Host) stopAllLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	h.comps = map[string]*component{}
+	h.metrics.components.Set(0)
 	if h.router != nil {
 		h.router.close()
 		h.router = nil

@@ -27,9 +27,13 @@ type metrics struct {
 	lastReloadOK   prometheus.Gauge
 	lastReloadTime prometheus.Gauge
 	reconnects     *prometheus.CounterVec // component
+	queueDepth     *prometheus.GaugeVec   // component, topic
+	components     prometheus.Gauge
+	clientSessions prometheus.Gauge
 }
 
-func newMetrics() *metrics {
+// newMetrics makes the registry; ready feeds wamphost_ready at scrape time.
+func newMetrics(ready func() bool) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	f := func(c prometheus.Collector) { m.reg.MustRegister(c) }
 	m.calls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wamphost_calls_total",
@@ -62,13 +66,43 @@ func newMetrics() *metrics {
 		Help: "Unix time of the last reload attempt."})
 	m.reconnects = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "wamphost_reconnects_total",
 		Help: "Sessions rebuilt after losing the router."}, []string{"component"})
+	m.queueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "wamphost_event_queue_depth",
+		Help: "Events waiting in a declared subscription's queue (event_queue is its capacity)."}, []string{"component", "topic"})
+	m.components = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wamphost_components",
+		Help: "Components whose session has joined its realm."})
+	m.clientSessions = prometheus.NewGauge(prometheus.GaugeOpts{Name: "wamphost_client_sessions",
+		Help: "WebSocket clients attached to the embedded router now."})
+	readyGauge := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "wamphost_ready",
+		Help: "1 once every component has joined, 0 before that and while stopping (as /readyz)."},
+		func() float64 {
+			if ready() {
+				return 1
+			}
+			return 0
+		})
 	for _, c := range []prometheus.Collector{m.calls, m.callSeconds, m.events, m.eventsDropped, m.eventErrors, m.published,
 		m.panics, m.rebuilds, m.rejected, m.reloads, m.lastReloadOK, m.lastReloadTime, m.reconnects,
+		m.queueDepth, m.components, m.clientSessions, readyGauge,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
 	}
 	m.lastReloadOK.Set(1)
+	// Both results exist from the start, so that rate() and alerts on
+	// failures work before the first one.
+	m.reloads.WithLabelValues("ok")
+	m.reloads.WithLabelValues("failed")
 	return m
+}
+
+// recordReload counts a reload attempt and its result.
+func (m *metrics) recordReload(ok bool) {
+	result, v := "ok", 1.0
+	if !ok {
+		result, v = "failed", 0
+	}
+	m.reloads.WithLabelValues(result).Inc()
+	m.lastReloadOK.Set(v)
+	m.lastReloadTime.SetToCurrentTime()
 }
 
 // countLifecycleError counts a panic in OnJoin or OnLeave.

@@ -157,6 +157,10 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	sort.Strings(rep.Started)
 	sort.Strings(rep.Rebuilt)
 	sort.Strings(rep.Stopped)
+	h.metrics.components.Set(float64(len(h.comps)))
+	for _, name := range rep.Rebuilt {
+		h.metrics.rebuilds.WithLabelValues(name, "reload").Inc()
+	}
 	rep.Duration = time.Since(start)
 	return rep, errors.Join(errs...)
 }
@@ -302,6 +306,7 @@ func (h *Host) ReloadFile(ctx context.Context, path string, diagOut io.Writer) (
 }
 
 func (h *Host) logReload(rep *Report, err error, diagOut io.Writer) {
+	h.metrics.recordReload(err == nil)
 	if err != nil {
 		h.log.Error("reload failed; the previous version keeps serving", "error", err.Error(), "took", rep.Duration.Round(time.Microsecond))
 		var ds diag.Diagnostics

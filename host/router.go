@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/gammazero/nexus/v3/router"
@@ -15,6 +16,7 @@ import (
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/gorilla/websocket"
 	"github.com/hashicorp/go-hclog"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/wamphost/wamphost/loader"
 )
@@ -37,7 +39,7 @@ const (
 	outQueueSize = 256
 )
 
-func startRouter(cfg loader.Router, log hclog.Logger) (*embeddedRouter, error) {
+func startRouter(cfg loader.Router, log hclog.Logger, sessions prometheus.Gauge) (*embeddedRouter, error) {
 	rc := &router.Config{}
 	for _, r := range cfg.Realms {
 		rc.RealmConfigs = append(rc.RealmConfigs, realmConfig(r))
@@ -58,7 +60,8 @@ func startRouter(cfg loader.Router, log hclog.Logger) (*embeddedRouter, error) {
 			Subprotocols: []string{jsonProtocol, msgpackProtocol, cborProtocol},
 			CheckOrigin:  originChecker(cfg.AllowOrigins),
 		},
-		log: log,
+		log:      log,
+		sessions: sessions,
 	}
 	mux := http.NewServeMux()
 	mux.Handle(path.Clean(cfg.Path), ws)
@@ -111,6 +114,7 @@ type wsHandler struct {
 	upgrader websocket.Upgrader
 	maxSize  int64
 	log      hclog.Logger
+	sessions prometheus.Gauge // client sessions attached now
 }
 
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -139,10 +143,25 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.SetReadLimit(h.maxSize)
 	}
 	ser = &strictSerializer{Serializer: ser, close: func() { _ = conn.Close() }}
-	peer := transport.NewWebsocketPeer(conn, ser, payload, h.router.Logger(), 0, outQueueSize)
+	peer := &countedPeer{Peer: transport.NewWebsocketPeer(conn, ser, payload, h.router.Logger(), 0, outQueueSize), gauge: h.sessions}
+	h.sessions.Inc()
 	if err := h.router.AttachClient(peer, nxwamp.Dict{"auth": nxwamp.Dict{}}); err != nil {
+		peer.Close()
 		h.log.Debug("client not attached", "remote", r.RemoteAddr, "error", err)
 	}
+}
+
+// countedPeer keeps wamphost_client_sessions: the router closes a peer
+// once its session ends, and may close it more than once.
+type countedPeer struct {
+	nxwamp.Peer
+	gauge prometheus.Gauge
+	once  sync.Once
+}
+
+func (p *countedPeer) Close() {
+	p.once.Do(p.gauge.Dec)
+	p.Peer.Close()
 }
 
 // originChecker allows same-origin and non-browser clients always, and

@@ -37,6 +37,12 @@ type Config struct {
 	CallTimeout time.Duration
 	// Watch turns file watching on or off; nil leaves it to the command line.
 	Watch *bool
+	// LogLevel is the daemon's log level ("" leaves it to the command
+	// line); a reload applies a new one.
+	LogLevel string
+	// MetricsListen is the host:port of the metrics and health listener;
+	// "" serves none.
+	MetricsListen string
 }
 
 // Router is the embedded router.

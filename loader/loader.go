@@ -41,6 +41,8 @@ type rawDaemon struct {
 	ShutdownGrace hcl.Expression `hcl:"shutdown_grace,optional"`
 	CallTimeout   hcl.Expression `hcl:"call_timeout,optional"`
 	Watch         *bool          `hcl:"watch,optional"`
+	LogLevel      hcl.Expression `hcl:"log_level,optional"`
+	MetricsListen hcl.Expression `hcl:"metrics_listen,optional"`
 }
 
 type rawRouter struct {
@@ -286,6 +288,18 @@ func (d *decoder) build(path string, raw *rawFile) *Config {
 		}
 		if s := d.str(raw.Daemon.CallTimeout, ""); s != "" {
 			cfg.CallTimeout = d.positiveDuration(raw.Daemon.CallTimeout.Range(), s)
+		}
+		cfg.LogLevel = d.str(raw.Daemon.LogLevel, "")
+		switch cfg.LogLevel {
+		case "", "trace", "debug", "info", "warn", "error":
+		default:
+			d.errorf(raw.Daemon.LogLevel.Range(), "Invalid log_level", "log_level must be \"trace\", \"debug\", \"info\", \"warn\" or \"error\"; %q is not.", cfg.LogLevel)
+		}
+		cfg.MetricsListen = d.str(raw.Daemon.MetricsListen, "")
+		if cfg.MetricsListen != "" {
+			if _, port, err := net.SplitHostPort(cfg.MetricsListen); err != nil || port == "" {
+				d.errorf(raw.Daemon.MetricsListen.Range(), "Invalid metrics_listen address", "metrics_listen must be host:port, such as \"127.0.0.1:9180\", or \"\" to serve no metrics; %q is not.", cfg.MetricsListen)
+			}
 		}
 	}
 	cfg.Router = d.router(raw.Router)

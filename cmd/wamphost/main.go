@@ -17,11 +17,13 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wamphost/wamphost/host"
 	"github.com/wamphost/wamphost/internal/diag"
+	"github.com/wamphost/wamphost/internal/notify"
 	"github.com/wamphost/wamphost/loader"
 )
 
@@ -38,10 +40,15 @@ Usage:
   wamphost <command> [flags]
 
 Commands:
+  init      create a components.hcl and an example component to start from
   run       serve the components in a config file (default ./components.hcl)
   validate  load the config and every script, check every binding, and exit
   test      run handler tests (*.test.hcl) against the components, without a router
+  fmt       rewrite config files in the canonical HCL style
+  reload    make a running daemon reload its config, and wait for the result
   version   print the version of wamphost and its key dependencies
+
+Exit status: 0 ok, 1 problems found (or the command failed), 2 usage error.
 
 Run 'wamphost <command> -h' for a command's flags.
 `
@@ -60,6 +67,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
+	case "init":
+		return cmdInit(args[1:], stdout, stderr)
+	case "fmt":
+		return cmdFmt(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
 	case "version":
 		return cmdVersion(args[1:], stdout, stderr)
 	case "test":
@@ -77,6 +90,9 @@ type commonFlags struct {
 	config   string
 	logLevel string
 	logJSON  bool
+
+	level      hclog.Level // logLevel, parsed by logger
+	levelGiven bool        // -log-level was on the command line
 }
 
 func newFlagSet(name, summary string, stderr io.Writer) (*flag.FlagSet, *commonFlags) {
@@ -84,8 +100,8 @@ func newFlagSet(name, summary string, stderr io.Writer) (*flag.FlagSet, *commonF
 	fs.SetOutput(stderr)
 	cf := &commonFlags{}
 	fs.StringVar(&cf.config, "config", "components.hcl", "config `file` (HCL, or HCL's JSON syntax if it ends in .json)")
-	fs.StringVar(&cf.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error")
-	fs.BoolVar(&cf.logJSON, "log-json", false, "log JSON lines instead of text")
+	fs.StringVar(&cf.logLevel, "log-level", "info", "log `level`: trace, debug, info, warn or error;\noverrides the config's daemon { log_level = ... } when given")
+	fs.BoolVar(&cf.logJSON, "log-json", false, "log JSON lines instead of text (for log collectors)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: wamphost %s [flags]\n\n%s\n\nFlags:\n", name, summary)
 		fs.PrintDefaults()
@@ -108,16 +124,22 @@ func parseFlags(fs *flag.FlagSet, args []string) (ok bool, code int) {
 	return true, 0
 }
 
-func (cf *commonFlags) logger(stderr io.Writer) (hclog.Logger, error) {
-	level := hclog.LevelFromString(cf.logLevel)
-	if level == hclog.NoLevel {
-		return nil, fmt.Errorf("unknown log level %q (use trace, debug, info, warn or error)", cf.logLevel)
+// logger makes the root logger; components log through named children
+// that share its level, so a reload's new log_level reaches them all.
+// When stderr is the journal, which stamps every line itself, lines carry
+// no timestamp of their own.
+func (cf *commonFlags) logger(fs *flag.FlagSet, stderr io.Writer) (hclog.Logger, error) {
+	level, err := parseLevel(cf.logLevel)
+	if err != nil {
+		return nil, err
 	}
+	cf.level, cf.levelGiven = level, flagGiven(fs, "log-level")
 	return hclog.New(&hclog.LoggerOptions{
-		Name:       "wamphost",
-		Level:      level,
-		Output:     stderr,
-		JSONFormat: cf.logJSON,
+		Name:        "wamphost",
+		Level:       level,
+		Output:      stderr,
+		JSONFormat:  cf.logJSON,
+		DisableTime: !cf.logJSON && toJournal(stderr),
 	}), nil
 }
 
@@ -130,21 +152,37 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
-	log, err := cf.logger(stderr)
+	log, err := cf.logger(fs, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "wamphost:", err)
 		return exitUsage
 	}
+	sd := notify.FromEnv()
 	cfg, ds := loader.Load(cf.config)
 	if ds.HasErrors() {
 		diag.Write(stderr, ds)
+		_ = sd.SetStatus("config invalid: " + ds.Error())
 		return exitProblem
 	}
 	diag.Write(stderr, ds)
+	log.SetLevel(cf.configLevel(cfg.LogLevel))
 
 	h := host.New(cfg, host.Options{Logger: log, ScriptStdout: stdout})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	d := &daemon{h: h, cf: cf, log: log, sd: sd, stderr: stderr, requests: make(chan reloadRequest)}
+	if cf.logJSON {
+		d.stderr = nil
+	}
+	// life outlasts ctx: /readyz must answer 503 and the watchdog keep
+	// going while calls in flight finish.
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
+	if err := d.observe(ctx, life, cfg.MetricsListen); err != nil {
+		log.Error("cannot serve metrics", "error", err)
+		return exitProblem
+	}
+	_ = sd.SetStatus(fmt.Sprintf("starting %d component(s)", len(cfg.Components)))
 	if err := h.Start(ctx); err != nil {
 		var ds diag.Diagnostics
 		if errors.As(err, &ds) {
@@ -152,6 +190,7 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 		} else {
 			log.Error("start failed", "error", err)
 		}
+		_ = sd.SetStatus("start failed: " + err.Error())
 		return exitProblem
 	}
 	watching := *watch
@@ -173,19 +212,21 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	diagOut := stderr
-	if cf.logJSON {
-		diagOut = nil
-	}
+	go d.watchdog(life)
+	_ = sd.Ready(d.status())
 	log.Info("ready", "components", len(cfg.Components), "watch", watching)
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():
 		case <-hup:
 			log.Info("SIGHUP: reloading")
-			h.ReloadFile(ctx, cf.config, diagOut)
+			d.reload(ctx)
 		case <-triggers:
-			h.ReloadFile(ctx, cf.config, diagOut)
+			d.reload(ctx)
+		case req := <-d.requests:
+			log.Info("reload requested over HTTP")
+			text, err := d.reload(ctx)
+			req.reply <- reloadReply{text, err}
 		}
 		if watcher != nil {
 			// Sources may have moved or appeared with the new config, even
@@ -194,8 +235,13 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 		}
 	}
 	stop()
-	log.Info("stopping", "grace", cfg.ShutdownGrace)
-	graceCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	h.BeginStop()
+	grace := h.Config().ShutdownGrace
+	log.Info("stopping", "grace", grace)
+	// Past TimeoutStopSec= systemd kills; ask for the grace period and a
+	// margin for OnLeave and leaving the realms.
+	_ = sd.Stopping("stopping: calls in flight have "+grace.String(), grace+10*time.Second)
+	graceCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := h.Shutdown(graceCtx); err != nil {
 		log.Error("shutdown", "error", err)
@@ -218,13 +264,28 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	fs, cf := newFlagSet("validate", `Load the config and every component's scripts, check that every handler
 exists with an accepted signature, and print what is wrong with file:line:col.
-Exits 0 when everything is valid and 1 otherwise. Nothing is started.`, stderr)
+Exits 0 when everything is valid and 1 otherwise. Nothing is started.
+
+With -json, print every diagnostic (errors and warnings) to stdout as a JSON
+array of {severity, pos, end, summary, detail} objects, for editors and CI;
+the array is empty when there is nothing to say.`, stderr)
+	asJSON := fs.Bool("json", false, "print diagnostics as JSON on stdout")
 	if ok, code := parseFlags(fs, args); !ok {
 		return code
 	}
 	cfg, ds := loader.Load(cf.config)
 	if !ds.HasErrors() {
 		ds = append(ds, host.Check(cfg)...)
+	}
+	if *asJSON {
+		if err := diag.WriteJSON(stdout, ds); err != nil {
+			fmt.Fprintln(stderr, "wamphost:", err)
+			return exitProblem
+		}
+		if ds.HasErrors() {
+			return exitProblem
+		}
+		return exitOK
 	}
 	diag.Write(stderr, ds)
 	if ds.HasErrors() {

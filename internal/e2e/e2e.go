@@ -124,11 +124,18 @@ func Launch(t testing.TB, files Files, args ...string) *Daemon {
 // LaunchIn runs `wamphost run` in an existing directory.
 func LaunchIn(t testing.TB, dir string, args ...string) *Daemon {
 	t.Helper()
+	return LaunchEnv(t, dir, nil, args...)
+}
+
+// LaunchEnv is LaunchIn with extra environment variables (NAME=value),
+// such as NOTIFY_SOCKET, which is otherwise cleared.
+func LaunchEnv(t testing.TB, dir string, env []string, args ...string) *Daemon {
+	t.Helper()
 	bin := Binary(t)
 	d := &Daemon{t: t, Dir: dir, notify: make(chan struct{}, 1), exited: make(chan struct{})}
 	d.cmd = exec.Command(bin, append([]string{"run"}, args...)...)
 	d.cmd.Dir = dir
-	d.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
+	d.cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "JOURNAL_STREAM="), env...)
 	pr, pw := io.Pipe()
 	d.cmd.Stdout = pw
 	d.cmd.Stderr = pw

@@ -1,0 +1,4 @@
+daemon {
+  log_level      = "verbose"
+  metrics_listen = "9180"
+}
