@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gammazero/nexus/v3/router"
@@ -204,6 +205,13 @@ type wsHandler struct {
 }
 
 func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Refuse before upgrading when no offered serializer is wanted: a
+	// client upgraded without a subprotocol may not cope (nexus's own
+	// client crashes), while an HTTP error is understood by all.
+	if !slices.ContainsFunc(websocket.Subprotocols(r), func(p string) bool { return slices.Contains(h.upgrader.Subprotocols, p) }) {
+		http.Error(w, "no WAMP subprotocol this listener offers: "+strings.Join(h.upgrader.Subprotocols, ", "), http.StatusBadRequest)
+		return
+	}
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		h.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "error", err)
