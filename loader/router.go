@@ -303,7 +303,9 @@ func (d *decoder) realm(rr *rawRealm) *Realm {
 		r.Roles = append(r.Roles, role)
 	}
 	knownRole := func(expr hcl.Expression, name, what string) {
-		if _, ok := roles[name]; !ok {
+		if len(roles) == 0 {
+			d.errorf(expr.Range(), "Unknown role", "%s role %q is not declared: realm %q declares no roles. Add role %q { permission { ... } } to say what it may do.", what, name, rr.Name, name)
+		} else if _, ok := roles[name]; !ok {
 			d.errorf(expr.Range(), "Unknown role", "%s role %q is not declared in realm %q (declared: %s).", what, name, rr.Name, roleList(r.Roles))
 		}
 	}
