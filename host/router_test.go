@@ -16,6 +16,7 @@ import (
 	"math/big"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ import (
 	"github.com/gammazero/nexus/v3/wamp/crsign"
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/wamphost/wamphost/internal/e2e"
 	"github.com/wamphost/wamphost/loader"
 )
 
@@ -731,5 +733,35 @@ router {
 	events, _ := nxwamp.AsList(res.Arguments)
 	if len(events) != 2 {
 		t.Fatalf("history holds %d events, want the last 2: %v", len(events), res.Arguments)
+	}
+}
+
+// TestAutobahnPythonAuth authenticates Autobahn|Python, the client most
+// users come from, with ticket and WAMP-CRA, right and wrong, over each
+// serializer the two share.
+func TestAutobahnPythonAuth(t *testing.T) {
+	py := e2e.Python(t)
+	f := startAuth(t, "")
+	url := f.h.url(t, "ws://")
+	cases := []struct{ authid, method, secret, want string }{
+		{"joe", "ticket", "tick3t", "result 5 frontend"},
+		{"joe", "ticket", "wrong", "refused wamp.error.authentication_failed"},
+		{"cra", "wampcra", "cr4-secret", "result 5 frontend"},
+		{"cra", "wampcra", "wrong", "refused wamp.error.authentication_failed"},
+		{"joe", "wampcra", "tick3t", "refused wamp.error.authentication_failed"},
+	}
+	for _, ser := range []string{"json", "msgpack", "cbor"} {
+		for _, tc := range cases {
+			t.Run(ser+"/"+tc.method+"/"+tc.authid+"/"+tc.secret, func(t *testing.T) {
+				cmd := exec.Command(py, "-u", filepath.Join("testdata", "auth_client.py"), url, "realm1", ser, tc.authid, tc.method, tc.secret)
+				p := e2e.StartProc(t, cmd)
+				if code := p.Wait(45 * time.Second); code != 0 {
+					t.Fatalf("client exited %d\nstdout:\n%s\nstderr:\n%s", code, strings.Join(p.Lines(), "\n"), p.Stderr())
+				}
+				if got := strings.Join(p.Lines(), "\n"); !strings.Contains(got, tc.want) {
+					t.Fatalf("client printed %q, want %q\nstderr:\n%s", got, tc.want, p.Stderr())
+				}
+			})
+		}
 	}
 }
