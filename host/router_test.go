@@ -451,6 +451,11 @@ router {
         uri       = "com.test.feed"
         subscribe = true
       }
+      permission {
+        uri             = "com.backend.who"
+        call            = true
+        disclose_caller = true
+      }
     }
     role "backend" {
       permission {
@@ -600,6 +605,21 @@ func TestPermissions(t *testing.T) {
 	}
 	if err := signer.Publish("com.test.feed", nxwamp.Dict{nxwamp.OptAcknowledge: true}, nil, nil); err != nil {
 		t.Fatalf("backend publish: %v", err)
+	}
+
+	// disclose_caller: the callee learns who called without the caller
+	// asking.
+	if err := signer.Register("com.backend.who", func(_ context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		return client.InvokeResult{Args: nxwamp.List{inv.Details["caller_authid"], inv.Details["caller_authrole"]}}
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := call(joe, "com.backend.who")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Arguments[0] != "joe" || res.Arguments[1] != "frontend" {
+		t.Fatalf("callee saw caller %v, want joe/frontend", res.Arguments)
 	}
 }
 
@@ -763,5 +783,51 @@ func TestAutobahnPythonAuth(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReloadWarnsRestartOptions: options nexus fixes at realm creation,
+// and listeners, are reported as needing a restart, and the realm keeps
+// serving with its running options.
+func TestReloadWarnsRestartOptions(t *testing.T) {
+	dir := t.TempDir()
+	src := `
+router {
+  listener "websocket" { address = "127.0.0.1:0" }
+  realm "realm1" {}
+}
+` + calcComponent
+	h := startHost(t, dir, src)
+	c := mustDial(t, h.url(t, "ws://"), client.Config{})
+	next := strings.Replace(src, `realm "realm1" {}`, `realm "realm1" {
+    strict_uri = true
+    event_history {
+      topic = "com.test.t"
+    }
+  }`, 1)
+	next = strings.Replace(next, `listener "websocket" { address = "127.0.0.1:0" }`, `listener "websocket" {
+    address   = "127.0.0.1:0"
+    keepalive = "10s"
+  }`, 1)
+	rep, err := h.Reload(context.Background(), loadConfig(t, dir, next))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range rep.Diagnostics {
+		got = append(got, d.Summary+": "+d.Detail)
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"listeners changed", "realm realm1: strict_uri, event_history changed"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("reload diagnostics lack %q:\n%s", want, all)
+		}
+	}
+	wantSum(t, c)
+	// Reloading the same file again warns again: the running options
+	// have not changed.
+	rep, err = h.Reload(context.Background(), loadConfig(t, dir, next))
+	if err != nil || len(rep.Diagnostics) != 2 {
+		t.Fatalf("second reload: %v, %d diagnostics", err, len(rep.Diagnostics))
 	}
 }
