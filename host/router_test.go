@@ -135,9 +135,9 @@ func loadConfig(t *testing.T, dir, src string) *loader.Config {
 	return cfg
 }
 
-// startHost runs src (a components.hcl) from dir with the calc component's
+// startRouterHost runs src (a components.hcl) from dir with the calc component's
 // script in place.
-func startHost(t *testing.T, dir, src string) *testHost {
+func startRouterHost(t *testing.T, dir, src string) *testHost {
 	t.Helper()
 	writeFiles(t, dir, map[string]string{"calc/calc.go": calcScript})
 	cfg := loadConfig(t, dir, src)
@@ -289,7 +289,7 @@ func shortDir(t *testing.T) string {
 func TestListeners(t *testing.T) {
 	dir := shortDir(t)
 	pool := selfSigned(t, dir)
-	h := startHost(t, dir, `
+	h := startRouterHost(t, dir, `
 router {
   listener "websocket" { address = "127.0.0.1:0" }
   listener "rawsocket" { address = "127.0.0.1:0" }
@@ -358,7 +358,7 @@ router {
 // TestListenerSerializers: a listener refuses serializers it does not
 // offer, on both transports.
 func TestListenerSerializers(t *testing.T) {
-	h := startHost(t, t.TempDir(), `
+	h := startRouterHost(t, t.TempDir(), `
 router {
   listener "websocket" {
     address     = "127.0.0.1:0"
@@ -393,7 +393,7 @@ router {
 // max_message_size, ignoring the limit the handshake told it, is cut off;
 // the next client is served.
 func TestMaxMessageSizeRawSocket(t *testing.T) {
-	h := startHost(t, t.TempDir(), `
+	h := startRouterHost(t, t.TempDir(), `
 router {
   listener "rawsocket" {
     address          = "127.0.0.1:0"
@@ -502,7 +502,7 @@ func startAuth(t *testing.T, extraRealm string) *authFixture {
 	}
 	src := strings.Replace(authRealm, "%q", `"`+hex.EncodeToString(pub)+`"`, 1)
 	src = strings.Replace(src, `  realm "realm1" {`, `  realm "realm1" {`+extraRealm, 1)
-	return &authFixture{h: startHost(t, dir, src+calcComponent), signer: priv}
+	return &authFixture{h: startRouterHost(t, dir, src+calcComponent), signer: priv}
 }
 
 func ticketCfg(authid, ticket string) client.Config {
@@ -713,7 +713,7 @@ func TestAnonymousRole(t *testing.T) {
 // TestEventHistory: the router keeps the configured topic's last events
 // and returns them from wamp.subscription.get_events.
 func TestEventHistory(t *testing.T) {
-	h := startHost(t, t.TempDir(), `
+	h := startRouterHost(t, t.TempDir(), `
 router {
   listen = "127.0.0.1:0"
   realm "realm1" {
@@ -797,7 +797,7 @@ router {
   realm "realm1" {}
 }
 ` + calcComponent
-	h := startHost(t, dir, src)
+	h := startRouterHost(t, dir, src)
 	c := mustDial(t, h.url(t, "ws://"), client.Config{})
 	next := strings.Replace(src, `realm "realm1" {}`, `realm "realm1" {
     strict_uri = true
