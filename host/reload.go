@@ -190,6 +190,7 @@ func (h *Host) removeRealms(realms []*loader.Realm) {
 	for _, r := range h.cfg.Router.Realms {
 		if !want[r.Name] {
 			h.router.nexus.RemoveRealm(nxwamp.URI(r.Name))
+			delete(h.router.guards, r.Name)
 			h.log.Info("realm removed", "realm", r.Name)
 		}
 	}
