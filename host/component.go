@@ -336,8 +336,10 @@ func (c *component) start(ctx context.Context, g *generation) error {
 	}()
 	c.answers = newAnswerTracker(local)
 	cl, err := client.NewClient(c.answers, client.Config{
-		Realm:  c.cfg.Realm,
-		Logger: c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+		Realm: c.cfg.Realm,
+		// The router's guard finds the component's grants by authid.
+		HelloDetails: nxwamp.Dict{"authid": c.cfg.Name},
+		Logger:       c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	})
 	if err != nil {
 		return fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)

@@ -124,7 +124,7 @@ func (h *Host) Start(ctx context.Context) error {
 	for _, d := range problems {
 		h.log.Warn(d.Summary, "pos", d.Pos.String(), "detail", d.Detail)
 	}
-	r, err := startRouter(h.cfg.Router, h.log.Named("router"), h.metrics.clientSessions)
+	r, err := startRouter(h.cfg, h.log.Named("router"), h.metrics.clientSessions)
 	if err != nil {
 		return err
 	}
@@ -153,7 +153,18 @@ func (h *Host) Addr() net.Addr {
 	if h.router == nil {
 		return nil
 	}
-	return h.router.listener.Addr()
+	return h.router.addr()
+}
+
+// URLs are the embedded router's listeners' addresses, as ws://, wss://,
+// tcp://, tcps:// or unix:// URLs, once started.
+func (h *Host) URLs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.router == nil {
+		return nil
+	}
+	return h.router.urls()
 }
 
 // Shutdown stops taking new calls, lets calls in flight finish until ctx

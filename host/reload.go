@@ -66,10 +66,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	if h.stopping.Load() {
 		return rep, errors.New("shutting down")
 	}
-	if msg := routerChange(h.cfg.Router, cfg.Router); msg != "" {
-		rep.Diagnostics = append(rep.Diagnostics, diag.Diagnostic{Severity: diag.Warning, Pos: diag.Pos{File: cfg.File},
-			Summary: "router settings changed", Detail: msg + "; restart wamphost to apply them"})
-	}
+	rep.Diagnostics = append(rep.Diagnostics, routerChanges(h.cfg.Router, cfg.Router, cfg.File)...)
 
 	type plan struct {
 		cc   *loader.Component
@@ -115,7 +112,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	}
 	rep.Diagnostics = append(rep.Diagnostics, problems...)
 
-	if err := h.addRealms(cfg.Router.Realms); err != nil {
+	if err := h.applyRealms(cfg); err != nil {
 		return rep, err
 	}
 	var errs []error
@@ -151,7 +148,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	h.removeRealms(cfg.Router.Realms)
 	newCfg := *cfg
 	newCfg.Router = h.cfg.Router
-	newCfg.Router.Realms = cfg.Router.Realms
+	newCfg.Router.Realms = runningRealms(h.cfg.Router.Realms, cfg.Router.Realms)
 	h.cfg = &newCfg
 	h.defaultTimeout.Store(int64(newCfg.CallTimeout))
 	sort.Strings(rep.Started)
@@ -165,18 +162,24 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	return rep, errors.Join(errs...)
 }
 
-// addRealms adds realms new in the config to the running router.
-func (h *Host) addRealms(realms []*loader.Realm) error {
-	have := map[string]bool{}
+// applyRealms adds realms new in the config to the running router and
+// swaps in the new rules (roles, principals, anonymous and components
+// roles) of the others, dropping only the sessions the new rules refuse.
+func (h *Host) applyRealms(cfg *loader.Config) error {
+	have := map[string]*loader.Realm{}
 	for _, r := range h.cfg.Router.Realms {
-		have[r.Name] = true
+		have[r.Name] = r
 	}
-	for _, r := range realms {
-		if !have[r.Name] {
-			if err := h.router.nexus.AddRealm(realmConfig(r)); err != nil {
-				return fmt.Errorf("add realm %s: %w", r.Name, err)
+	for _, r := range cfg.Router.Realms {
+		if have[r.Name] == nil {
+			if err := h.router.addRealm(r, cfg.Components); err != nil {
+				return err
 			}
 			h.log.Info("realm added", "realm", r.Name)
+			continue
+		}
+		if n := h.router.updateRealm(r, cfg.Components); n > 0 {
+			h.log.Info("sessions dropped: their credentials or role changed", "realm", r.Name, "sessions", n)
 		}
 	}
 	return nil
@@ -192,29 +195,93 @@ func (h *Host) removeRealms(realms []*loader.Realm) {
 	for _, r := range h.cfg.Router.Realms {
 		if !want[r.Name] {
 			h.router.nexus.RemoveRealm(nxwamp.URI(r.Name))
+			delete(h.router.guards, r.Name)
 			h.log.Info("realm removed", "realm", r.Name)
 		}
 	}
 }
 
-func routerChange(a, b loader.Router) string {
+// routerChanges warns of router settings a reload cannot apply: the
+// listeners, and the realm options nexus fixes when it creates a realm.
+func routerChanges(a, b loader.Router, file string) diag.Diagnostics {
+	var out diag.Diagnostics
+	warn := func(rng hcl.Range, summary, detail string) {
+		p := pos(rng)
+		if p.File == "" {
+			p = diag.Pos{File: file}
+		}
+		out = append(out, diag.Diagnostic{Severity: diag.Warning, Pos: p, Summary: summary, Detail: detail})
+	}
+	if !reflect.DeepEqual(stripListeners(a.Listeners), stripListeners(b.Listeners)) {
+		warn(hcl.Range{}, "router settings changed", "listeners changed; restart wamphost to apply them")
+	}
+	old := map[string]*loader.Realm{}
+	for _, r := range a.Realms {
+		old[r.Name] = r
+	}
+	for _, r := range b.Realms {
+		if o := old[r.Name]; o != nil {
+			if diffs := fixedRealmDiffs(o, r); len(diffs) > 0 {
+				warn(r.Range, "realm settings changed", fmt.Sprintf("realm %s: %s changed; restart wamphost to apply (roles, principals, anonymous and components_role applied now)", r.Name, strings.Join(diffs, ", ")))
+			}
+		}
+	}
+	return out
+}
+
+func stripListeners(ls []*loader.Listener) []loader.Listener {
+	out := make([]loader.Listener, len(ls))
+	for i, l := range ls {
+		out[i] = *l
+		out[i].Range = hcl.Range{}
+	}
+	return out
+}
+
+// fixedRealmDiffs names the realm options that only apply when the realm
+// is created.
+func fixedRealmDiffs(a, b *loader.Realm) []string {
 	var diffs []string
-	if a.Listen != b.Listen {
-		diffs = append(diffs, "listen")
+	check := func(name string, x, y any) {
+		if !reflect.DeepEqual(x, y) {
+			diffs = append(diffs, name)
+		}
 	}
-	if a.Path != b.Path {
-		diffs = append(diffs, "path")
+	check("strict_uri", a.StrictURI, b.StrictURI)
+	check("allow_disclose", a.AllowDisclose, b.AllowDisclose)
+	check("meta_strict", a.MetaStrict, b.MetaStrict)
+	check("meta_include_session_details", a.MetaIncludeSessionDetails, b.MetaIncludeSessionDetails)
+	check("enable_meta_kill", a.EnableMetaKill, b.EnableMetaKill)
+	check("enable_meta_modify", a.EnableMetaModify, b.EnableMetaModify)
+	var ha, hb []loader.EventHistory
+	for _, h := range a.EventHistory {
+		ha = append(ha, loader.EventHistory{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 	}
-	if a.MaxMessageSize != b.MaxMessageSize {
-		diffs = append(diffs, "max_message_size")
+	for _, h := range b.EventHistory {
+		hb = append(hb, loader.EventHistory{Topic: h.Topic, Match: h.Match, Limit: h.Limit})
 	}
-	if !reflect.DeepEqual(a.AllowOrigins, b.AllowOrigins) {
-		diffs = append(diffs, "allow_origins")
+	check("event_history", ha, hb)
+	return diffs
+}
+
+// runningRealms is the new realm list as the router now serves it: the
+// new rules, with the creation-time options of realms that were running.
+func runningRealms(old, next []*loader.Realm) []*loader.Realm {
+	was := map[string]*loader.Realm{}
+	for _, r := range old {
+		was[r.Name] = r
 	}
-	if len(diffs) == 0 {
-		return ""
+	out := make([]*loader.Realm, len(next))
+	for i, r := range next {
+		cp := *r
+		if o := was[r.Name]; o != nil {
+			cp.StrictURI, cp.AllowDisclose, cp.MetaStrict = o.StrictURI, o.AllowDisclose, o.MetaStrict
+			cp.MetaIncludeSessionDetails, cp.EnableMetaKill, cp.EnableMetaModify = o.MetaIncludeSessionDetails, o.EnableMetaKill, o.EnableMetaModify
+			cp.EventHistory = o.EventHistory
+		}
+		out[i] = &cp
 	}
-	return strings.Join(diffs, ", ") + " changed"
+	return out
 }
 
 // sameComponent compares two component blocks, ignoring source positions.

@@ -1,20 +1,10 @@
 package host
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
-	"net/http"
-	"path"
-	"sync"
-	"time"
 
 	"github.com/gammazero/nexus/v3/router"
-	"github.com/gammazero/nexus/v3/transport"
-	"github.com/gammazero/nexus/v3/transport/serialize"
-	nxwamp "github.com/gammazero/nexus/v3/wamp"
-	"github.com/gorilla/websocket"
 	"github.com/hashicorp/go-hclog"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,12 +12,14 @@ import (
 )
 
 // embeddedRouter is the nexus router that wamphost serves by default, with
-// its WebSocket listener.
+// its listeners and the guards that authenticate and authorize its
+// clients (authz.go).
 type embeddedRouter struct {
-	nexus    router.Router
-	server   *http.Server
-	listener net.Listener
-	log      hclog.Logger
+	nexus     router.Router
+	listeners []*listener
+	guards    map[string]*guard // by realm
+	sessions  *sessionRegistry
+	log       hclog.Logger
 }
 
 const (
@@ -39,53 +31,78 @@ const (
 	outQueueSize = 256
 )
 
-func startRouter(cfg loader.Router, log hclog.Logger, sessions prometheus.Gauge) (*embeddedRouter, error) {
+func startRouter(cfg *loader.Config, log hclog.Logger, clients prometheus.Gauge) (*embeddedRouter, error) {
+	er := &embeddedRouter{guards: map[string]*guard{}, sessions: newSessionRegistry(clients), log: log}
 	rc := &router.Config{}
-	for _, r := range cfg.Realms {
-		rc.RealmConfigs = append(rc.RealmConfigs, realmConfig(r))
+	for _, r := range cfg.Router.Realms {
+		g := newGuard(r, cfg.Components, er.sessions)
+		er.guards[r.Name] = g
+		rc.RealmConfigs = append(rc.RealmConfigs, g.realmConfig(r))
 	}
 	nexus, err := router.NewRouter(rc, log.Named("nexus").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}))
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		nexus.Close()
-		return nil, fmt.Errorf("router listen: %w", err)
-	}
-	ws := &wsHandler{
-		router:  nexus,
-		maxSize: int64(cfg.MaxMessageSize),
-		upgrader: websocket.Upgrader{
-			Subprotocols: []string{jsonProtocol, msgpackProtocol, cborProtocol},
-			CheckOrigin:  originChecker(cfg.AllowOrigins),
-		},
-		log:      log,
-		sessions: sessions,
-	}
-	mux := http.NewServeMux()
-	mux.Handle(path.Clean(cfg.Path), ws)
-	er := &embeddedRouter{
-		nexus:    nexus,
-		listener: ln,
-		log:      log,
-		server:   &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second},
-	}
-	go func() {
-		if err := er.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("router listener stopped", "error", err)
+	er.nexus = nexus
+	for _, lc := range cfg.Router.Listeners {
+		l, err := startListener(nexus, er.sessions, lc, log)
+		if err != nil {
+			er.close()
+			return nil, err
 		}
-	}()
-	log.Info("router listening", "url", fmt.Sprintf("ws://%s%s", ln.Addr(), path.Clean(cfg.Path)), "realms", realmNames(cfg.Realms))
+		er.listeners = append(er.listeners, l)
+	}
+	log.Info("router serving", "realms", realmNames(cfg.Router.Realms))
 	return er, nil
 }
 
-func realmConfig(r *loader.Realm) *router.RealmConfig {
-	return &router.RealmConfig{
-		URI:           nxwamp.URI(r.Name),
-		AnonymousAuth: true,
-		AllowDisclose: true,
+// addr is the first listener's address.
+func (er *embeddedRouter) addr() net.Addr {
+	if len(er.listeners) == 0 {
+		return nil
 	}
+	return er.listeners[0].ln.Addr()
+}
+
+// urls lists where clients connect, in config order.
+func (er *embeddedRouter) urls() []string {
+	out := make([]string, len(er.listeners))
+	for i, l := range er.listeners {
+		out[i] = l.url
+	}
+	return out
+}
+
+// addRealm starts serving a realm new in the config.
+func (er *embeddedRouter) addRealm(r *loader.Realm, comps []*loader.Component) error {
+	g := newGuard(r, comps, er.sessions)
+	if err := er.nexus.AddRealm(g.realmConfig(r)); err != nil {
+		return fmt.Errorf("add realm %s: %w", r.Name, err)
+	}
+	er.guards[r.Name] = g
+	return nil
+}
+
+// updateRealm swaps in a realm's new roles, principals and anonymous and
+// components roles, then drops the sessions the new rules would not admit
+// as they are. Everyone else stays connected.
+func (er *embeddedRouter) updateRealm(r *loader.Realm, comps []*loader.Component) int {
+	g := er.guards[r.Name]
+	if g == nil {
+		return 0
+	}
+	p := newPolicy(r, comps)
+	g.p.Store(p)
+	return er.sessions.revoke(r.Name, p)
+}
+
+// close stops accepting connections, then closes the router, which says
+// GOODBYE to every session still attached.
+func (er *embeddedRouter) close() {
+	for _, l := range er.listeners {
+		l.close()
+	}
+	er.nexus.Close()
 }
 
 func realmNames(rs []*loader.Realm) []string {
@@ -94,109 +111,4 @@ func realmNames(rs []*loader.Realm) []string {
 		out[i] = r.Name
 	}
 	return out
-}
-
-// close stops accepting connections, then closes the router, which says
-// GOODBYE to every session still attached.
-func (er *embeddedRouter) close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = er.server.Shutdown(ctx)
-	er.nexus.Close()
-}
-
-// wsHandler upgrades WebSocket connections itself instead of using nexus's
-// WebsocketServer, because that sets no read limit: one client could make
-// the daemon buffer an unbounded message (DESIGN.md decision 10). Past
-// maxSize the connection is closed; other clients never notice.
-type wsHandler struct {
-	router   router.Router
-	upgrader websocket.Upgrader
-	maxSize  int64
-	log      hclog.Logger
-	sessions prometheus.Gauge // client sessions attached now
-}
-
-func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	conn, err := h.upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		h.log.Debug("websocket upgrade refused", "remote", r.RemoteAddr, "error", err)
-		return
-	}
-	var ser serialize.Serializer
-	payload := websocket.BinaryMessage
-	switch conn.Subprotocol() {
-	case jsonProtocol:
-		ser, payload = &serialize.JSONSerializer{}, websocket.TextMessage
-	case msgpackProtocol:
-		ser = &serialize.MessagePackSerializer{}
-	case cborProtocol:
-		ser = &serialize.CBORSerializer{}
-	default:
-		_ = conn.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseProtocolError, "no WAMP subprotocol (wamp.2.json, wamp.2.msgpack, wamp.2.cbor)"),
-			time.Now().Add(time.Second))
-		_ = conn.Close()
-		return
-	}
-	if h.maxSize > 0 {
-		conn.SetReadLimit(h.maxSize)
-	}
-	ser = &strictSerializer{Serializer: ser, close: func() { _ = conn.Close() }}
-	peer := &countedPeer{Peer: transport.NewWebsocketPeer(conn, ser, payload, h.router.Logger(), 0, outQueueSize), gauge: h.sessions}
-	h.sessions.Inc()
-	if err := h.router.AttachClient(peer, nxwamp.Dict{"auth": nxwamp.Dict{}}); err != nil {
-		peer.Close()
-		h.log.Debug("client not attached", "remote", r.RemoteAddr, "error", err)
-	}
-}
-
-// countedPeer keeps wamphost_client_sessions: the router closes a peer
-// once its session ends, and may close it more than once.
-type countedPeer struct {
-	nxwamp.Peer
-	gauge prometheus.Gauge
-	once  sync.Once
-}
-
-func (p *countedPeer) Close() {
-	p.once.Do(p.gauge.Dec)
-	p.Peer.Close()
-}
-
-// originChecker allows same-origin and non-browser clients always, and
-// browser pages from other origins only when listed (globs allowed).
-func originChecker(allowed []string) func(*http.Request) bool {
-	return func(r *http.Request) bool {
-		origin := r.Header.Get("Origin")
-		if origin == "" {
-			return true
-		}
-		for _, pattern := range allowed {
-			if pattern == "*" {
-				return true
-			}
-			if ok, _ := path.Match(pattern, origin); ok {
-				return true
-			}
-		}
-		u, err := http.NewRequest("GET", origin, nil)
-		return err == nil && u.URL.Host == r.Host
-	}
-}
-
-// strictSerializer closes the connection of a client that sends a message
-// it cannot decode: nexus would log it and read on, and a client that
-// speaks garbage is either broken or probing.
-type strictSerializer struct {
-	serialize.Serializer
-	close func()
-}
-
-func (s *strictSerializer) Deserialize(data []byte) (nxwamp.Message, error) {
-	msg, err := s.Serializer.Deserialize(data)
-	if err != nil {
-		s.close()
-	}
-	return msg, err
 }

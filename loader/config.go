@@ -17,6 +17,12 @@ const (
 	DefaultShutdownGrace  = 10 * time.Second
 	DefaultCallTimeout    = 60 * time.Second
 	DefaultConcurrency    = 1024
+	// DefaultComponentsRole names the role components get unless a realm
+	// says otherwise; see docs/router.md.
+	DefaultComponentsRole = "component"
+	DefaultAnonymousRole  = "anonymous"
+	DefaultRawSocketPort  = "127.0.0.1:8081"
+	DefaultHistoryLimit   = 100
 )
 
 // Config is a whole components.hcl, decoded and checked.
@@ -47,16 +53,124 @@ type Config struct {
 
 // Router is the embedded router.
 type Router struct {
+	// Listen, Path, MaxMessageSize and AllowOrigins are the shorthand for
+	// one WebSocket listener; when listener blocks are given they keep
+	// their defaults and Listeners says what is served.
 	Listen         string
 	Path           string
 	MaxMessageSize int
 	AllowOrigins   []string
-	Realms         []*Realm
+	// Listeners is never empty: the shorthand becomes one WebSocket
+	// listener.
+	Listeners []*Listener
+	Realms    []*Realm
+}
+
+// Listener is one endpoint clients connect to.
+type Listener struct {
+	// Type is "websocket" or "rawsocket".
+	Type string
+	// Network is "tcp" or "unix"; Address is host:port or the socket's
+	// absolute path.
+	Network string
+	Address string
+	// Path is the WebSocket endpoint's HTTP path (websocket only).
+	Path string
+	// TLS serves the listener over TLS when set.
+	TLS *TLS
+	// AllowOrigins lists browser origins besides the router's own host
+	// (websocket only).
+	AllowOrigins []string
+	// KeepAlive is the WebSocket ping interval, or the TCP keep-alive
+	// period of a rawsocket; zero turns it off.
+	KeepAlive      time.Duration
+	MaxMessageSize int
+	// Serializers are the ones offered: json, msgpack, cbor.
+	Serializers []string
+	Range       hcl.Range
+}
+
+// TLS names a listener's certificate and key files (absolute paths).
+type TLS struct {
+	CertFile string
+	KeyFile  string
 }
 
 // Realm is one realm of the embedded router.
 type Realm struct {
-	Name  string
+	Name string
+	// StrictURI makes the router refuse URIs outside the WAMP spec's
+	// strict form.
+	StrictURI bool
+	// Anonymous is the role given to clients that authenticate
+	// anonymously; "" refuses them.
+	Anonymous string
+	// AllowDisclose lets callers and callees ask for caller disclosure.
+	AllowDisclose bool
+	// ComponentsRole is the role of the daemon's own components in this
+	// realm. DefaultComponentsRole, when the realm declares no role of
+	// that name, is the built-in least-privilege role.
+	ComponentsRole string
+
+	MetaStrict                bool
+	MetaIncludeSessionDetails []string
+	EnableMetaKill            bool
+	EnableMetaModify          bool
+
+	EventHistory []*EventHistory
+	// Roles is empty for an open realm, where every session may do
+	// everything.
+	Roles      []*Role
+	Principals []*Principal
+
+	Range hcl.Range
+}
+
+// Open reports whether the realm declares no roles and so authorizes
+// every action of every session.
+func (r *Realm) Open() bool { return len(r.Roles) == 0 }
+
+// Role is a named set of permissions.
+type Role struct {
+	Name        string
+	Permissions []*Permission
+	Range       hcl.Range
+}
+
+// Permission grants actions on the URIs it matches.
+type Permission struct {
+	URI string
+	// Match is exact, prefix or wildcard.
+	Match     string
+	Call      bool
+	Register  bool
+	Publish   bool
+	Subscribe bool
+	// DiscloseCaller and DisclosePublisher make the router reveal this
+	// role's sessions to callees and subscribers.
+	DiscloseCaller    bool
+	DisclosePublisher bool
+	Range             hcl.Range
+}
+
+// Principal is a client that authenticates by authid and a credential.
+type Principal struct {
+	AuthID string
+	// Method is ticket, wampcra or cryptosign.
+	Method string
+	// Secret is the ticket or the wampcra secret.
+	Secret string
+	// PublicKeys are hex Ed25519 keys (cryptosign).
+	PublicKeys []string
+	Role       string
+	Range      hcl.Range
+}
+
+// EventHistory keeps the last Limit events of the topics it matches.
+type EventHistory struct {
+	Topic string
+	Match string
+	Limit int
 	Range hcl.Range
 }
 

@@ -45,19 +45,6 @@ type rawDaemon struct {
 	MetricsListen hcl.Expression `hcl:"metrics_listen,optional"`
 }
 
-type rawRouter struct {
-	Listen         hcl.Expression `hcl:"listen,optional"`
-	Path           *string        `hcl:"path,optional"`
-	MaxMessageSize hcl.Expression `hcl:"max_message_size,optional"`
-	AllowOrigins   []string       `hcl:"allow_origins,optional"`
-	Realms         []*rawRealm    `hcl:"realm,block"`
-}
-
-type rawRealm struct {
-	Name      string    `hcl:"name,label"`
-	DeclRange hcl.Range `hcl:",def_range"`
-}
-
 type rawComponent struct {
 	Name         string         `hcl:"name,label"`
 	Realm        hcl.Expression `hcl:"realm,optional"`
@@ -341,45 +328,6 @@ func (d *decoder) positiveDuration(rng hcl.Range, s string) time.Duration {
 		d.errorf(rng, "Invalid duration", "A timeout must be longer than zero.")
 	}
 	return v
-}
-
-func (d *decoder) router(raw *rawRouter) Router {
-	r := Router{Listen: DefaultListen, Path: DefaultPath, MaxMessageSize: DefaultMaxMessageSize}
-	if raw == nil {
-		r.Realms = []*Realm{{Name: DefaultRealm}}
-		return r
-	}
-	r.Listen = d.str(raw.Listen, DefaultListen)
-	if _, port, err := net.SplitHostPort(r.Listen); err != nil || port == "" {
-		d.errorf(raw.Listen.Range(), "Invalid listen address", "listen must be host:port, such as \"127.0.0.1:8080\" or \":8080\"; %q is not.", r.Listen)
-	}
-	if raw.Path != nil {
-		r.Path = *raw.Path
-		if !strings.HasPrefix(r.Path, "/") {
-			r.Path = "/" + r.Path
-		}
-	}
-	r.MaxMessageSize = d.integer(raw.MaxMessageSize, DefaultMaxMessageSize)
-	if r.MaxMessageSize < 1 {
-		d.errorf(raw.MaxMessageSize.Range(), "Invalid max_message_size", "max_message_size must be at least 1 byte: an unbounded message size lets one client exhaust the daemon's memory.")
-	}
-	r.AllowOrigins = raw.AllowOrigins
-	seen := map[string]hcl.Range{}
-	for _, rr := range raw.Realms {
-		if !validURI(rr.Name, "exact") {
-			d.errorf(d.labelRange(rr.DeclRange), "Malformed realm URI", "%q is not a valid WAMP URI (dot-separated parts, no spaces or '#').", rr.Name)
-		}
-		if prev, dup := seen[rr.Name]; dup {
-			d.errorf(d.labelRange(rr.DeclRange), "Duplicate realm", "Realm %q is already declared at %s.", rr.Name, d.at(d.labelRange(prev)))
-			continue
-		}
-		seen[rr.Name] = rr.DeclRange
-		r.Realms = append(r.Realms, &Realm{Name: rr.Name, Range: rr.DeclRange})
-	}
-	if len(r.Realms) == 0 {
-		r.Realms = []*Realm{{Name: DefaultRealm}}
-	}
-	return r
 }
 
 func (d *decoder) component(rc *rawComponent, declared []*Realm, realms map[string]bool) *Component {

@@ -34,7 +34,9 @@ func TestSyntaxParity(t *testing.T) {
 			Path:           "/wamp",
 			MaxMessageSize: 65536,
 			AllowOrigins:   []string{"https://example.com", "http://localhost:*"},
-			Realms:         []*Realm{{Name: "realm1"}, {Name: "com.example.admin"}},
+			Listeners: []*Listener{{Type: "websocket", Network: "tcp", Address: "127.0.0.1:9000", Path: "/wamp",
+				AllowOrigins: []string{"https://example.com", "http://localhost:*"}, MaxMessageSize: 65536, Serializers: serializerNames}},
+			Realms: []*Realm{defaultRealm("realm1", hcl.Range{}), defaultRealm("com.example.admin", hcl.Range{})},
 		},
 		Components: []*Component{{
 			Name:       "add2",
