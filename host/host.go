@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gammazero/nexus/v3/router"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wamphost/wamphost/internal/diag"
@@ -150,6 +151,18 @@ func (h *Host) Addr() net.Addr {
 		return nil
 	}
 	return h.router.listener.Addr()
+}
+
+// Router is the embedded nexus router, once started. It exists so that
+// benchmarks can attach compiled Go handlers to the very router and
+// listener setup wamphost serves, as the ceiling for interpreted ones.
+func (h *Host) Router() router.Router {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.router == nil {
+		return nil
+	}
+	return h.router.nexus
 }
 
 // Shutdown stops taking new calls, lets calls in flight finish until ctx
