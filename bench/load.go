@@ -13,10 +13,13 @@ import (
 )
 
 const (
-	procAdd2      = "com.myapp.add2"
-	procTransform = "bench.transform"
-	topicEvent    = "bench.ev"
-	topicAck      = "bench.ack"
+	procAdd2 = "com.myapp.add2"
+	// procAdd2Compiled is compiled add2 next to wamphost's components when
+	// the baseline also runs a config, for profiling both side by side.
+	procAdd2Compiled = "bench.add2.compiled"
+	procTransform    = "bench.transform"
+	topicEvent       = "bench.ev"
+	topicAck         = "bench.ack"
 )
 
 // measure is one cell: a rate and a latency distribution.
@@ -27,6 +30,47 @@ type measure struct {
 	N      int           `json:"n"`
 	Errors int64         `json:"errors"`
 	Lost   int64         `json:"lost,omitempty"`
+}
+
+// sample is what one slice of a cell measured.
+type sample struct {
+	lat          []time.Duration
+	d            time.Duration
+	errors, lost int64
+}
+
+// cellFn measures one setup for d after a warm-up.
+type cellFn func(warm, d time.Duration) (sample, error)
+
+// interleave measures several setups in turns of d/rounds each, so that
+// whatever else the (shared, noisy) machine does falls on all of them
+// alike, and merges each setup's turns into one measure.
+func interleave(o options, fns ...cellFn) ([]measure, error) {
+	rounds := o.rounds
+	if rounds < 1 {
+		rounds = 1
+	}
+	warm := max(o.warmup/time.Duration(rounds), 200*time.Millisecond)
+	d := o.duration / time.Duration(rounds)
+	merged := make([]sample, len(fns))
+	for r := 0; r < rounds; r++ {
+		for i, fn := range fns {
+			s, err := fn(warm, d)
+			if err != nil {
+				return nil, err
+			}
+			merged[i].lat = append(merged[i].lat, s.lat...)
+			merged[i].d += s.d
+			merged[i].errors += s.errors
+			merged[i].lost += s.lost
+		}
+	}
+	out := make([]measure, len(fns))
+	for i, s := range merged {
+		out[i] = summarize(s.lat, s.d)
+		out[i].Errors, out[i].Lost = s.errors, s.lost
+	}
+	return out, nil
 }
 
 func summarize(lat []time.Duration, d time.Duration) measure {
@@ -42,13 +86,13 @@ func summarize(lat []time.Duration, d time.Duration) measure {
 // rpcLoad runs `callers` sessions, each calling proc back to back, for the
 // warm-up and then for d, counting only calls that start and end inside d.
 // check validates every result, so a wrong answer is an error, not speed.
-func rpcLoad(url, ser, proc string, args nxwamp.List, check func(nxwamp.List) bool, callers int, warm, d time.Duration) (measure, error) {
+func rpcLoad(url, ser, proc string, args nxwamp.List, check func(nxwamp.List) bool, callers int, warm, d time.Duration) (sample, error) {
 	ctx := context.Background()
 	clients := make([]*client.Client, callers)
 	for i := range clients {
 		c, err := connect(ctx, url, ser)
 		if err != nil {
-			return measure{}, err
+			return sample{}, err
 		}
 		defer c.Close()
 		clients[i] = c
@@ -96,12 +140,11 @@ func rpcLoad(url, ser, proc string, args nxwamp.List, check func(nxwamp.List) bo
 	for _, l := range lats {
 		all = append(all, l...)
 	}
-	m := summarize(all, d)
-	m.Errors = errs.Load()
-	if m.Errors > 100 || len(all) == 0 {
-		return m, fmt.Errorf("%s on %s: %d errors, first: %v", proc, url, m.Errors, firstErr.Load())
+	s := sample{lat: all, d: d, errors: errs.Load()}
+	if s.errors > 100 || len(all) == 0 {
+		return s, fmt.Errorf("%s on %s: %d errors, first: %v", proc, url, s.errors, firstErr.Load())
 	}
-	return m, nil
+	return s, nil
 }
 
 // fanoutLoad publishes to bench.ev, keeping at most `window` events whose
@@ -109,11 +152,11 @@ func rpcLoad(url, ser, proc string, args nxwamp.List, check func(nxwamp.List) bo
 // an ack to bench.ack. It reports deliveries per second and, per delivery,
 // the time from publish to its ack reaching the publisher. An event whose
 // acks do not all arrive within a second counts its missing ones as lost.
-func fanoutLoad(url, ser string, subs, window int, warm, d time.Duration) (measure, error) {
+func fanoutLoad(url, ser string, subs, window int, warm, d time.Duration) (sample, error) {
 	ctx := context.Background()
 	pub, err := connect(ctx, url, ser)
 	if err != nil {
-		return measure{}, err
+		return sample{}, err
 	}
 	defer pub.Close()
 	type pending struct {
@@ -145,7 +188,7 @@ func fanoutLoad(url, ser string, subs, window int, warm, d time.Duration) (measu
 		}
 	}, nil)
 	if err != nil {
-		return measure{}, err
+		return sample{}, err
 	}
 	reap := func() {
 		mu.Lock()
@@ -171,31 +214,25 @@ func fanoutLoad(url, ser string, subs, window int, warm, d time.Duration) (measu
 		outstanding[seq] = &pending{sent: time.Now(), left: subs}
 		mu.Unlock()
 		if err := pub.Publish(topicEvent, nil, nxwamp.List{seq}, nil); err != nil {
-			return measure{}, err
+			return sample{}, err
 		}
 	}
-	// Let the last events' acks in before counting losses.
-	deadline := time.Now().Add(2 * time.Second)
-	for {
+	// Let the last events' acks in (polling, with a deadline) before
+	// counting losses.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); {
 		mu.Lock()
 		n := len(outstanding)
 		mu.Unlock()
-		if n == 0 || time.Now().After(deadline) {
+		if n == 0 {
 			break
 		}
-		select {
-		case slots <- struct{}{}:
-			<-slots
-		case <-time.After(10 * time.Millisecond):
-		}
+		<-time.After(5 * time.Millisecond)
 	}
 	reap()
 	mu.Lock()
 	defer mu.Unlock()
-	m := summarize(lat, d)
-	m.Lost = lost
-	if m.N == 0 {
-		return m, fmt.Errorf("fan-out on %s: no acks received", url)
+	if len(lat) == 0 {
+		return sample{}, fmt.Errorf("fan-out on %s: no acks received", url)
 	}
-	return m, nil
+	return sample{lat: lat, d: d, lost: lost}, nil
 }

@@ -23,6 +23,7 @@ import (
 
 type options struct {
 	duration, warmup time.Duration
+	rounds           int
 	only             map[string]bool
 	json             bool
 }
@@ -35,6 +36,8 @@ func main() {
 			err = roleInproc(os.Args[2:])
 		case "role-callee":
 			err = roleCallee(os.Args[2:])
+		case "role-load":
+			err = roleLoad(os.Args[2:])
 		default:
 			goto orchestrate
 		}
@@ -47,8 +50,9 @@ func main() {
 orchestrate:
 	var o options
 	var only string
-	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per cell")
-	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up per cell")
+	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per setup and cell (split across -rounds turns)")
+	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up per setup and cell (split across turns, at least 200ms each)")
+	flag.IntVar(&o.rounds, "rounds", 3, "turns per cell: the setups compared in a cell take turns, so that noise falls on all of them")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run: rpc, fanout, reload, startup, work (default all)")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
@@ -127,7 +131,7 @@ func run(o options) error {
 		return enc.Encode(map[string]any{"machine": machine(), "rows": e.rows})
 	}
 	printTable(os.Stdout, e.rows)
-	fmt.Printf("\n%s; %s per cell after %s warm-up; total %s\n", machine(), o.duration, o.warmup, time.Since(began).Round(time.Second))
+	fmt.Printf("%s; %s per setup and cell in %d interleaved turns; total %s\n", machine(), o.duration, o.rounds, time.Since(began).Round(time.Second))
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -30,11 +31,30 @@ import (
 func roleInproc(args []string) error {
 	fs := flag.NewFlagSet("inproc", flag.ExitOnError)
 	subs := fs.Int("subs", 0, "compiled subscribers to bench.ev")
+	config := fs.String("config", "", "also run the components of this config (for profiling wamphost in process)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	_ = fs.Parse(args)
 	cfg := &loader.Config{
 		Router: loader.Router{Listen: "127.0.0.1:0", Path: loader.DefaultPath, MaxMessageSize: loader.DefaultMaxMessageSize,
 			Realms: []*loader.Realm{{Name: loader.DefaultRealm}}},
 		ShutdownGrace: time.Second,
+	}
+	if *config != "" {
+		c, ds := loader.Load(*config)
+		if ds.HasErrors() {
+			return ds
+		}
+		cfg = c
+	}
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,8 +67,13 @@ func roleInproc(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := callee.Register(procAdd2, compiledAdd2, nil); err != nil {
+	if err := callee.Register(procAdd2Compiled, compiledAdd2, nil); err != nil {
 		return err
+	}
+	if *config == "" {
+		if err := callee.Register(procAdd2, compiledAdd2, nil); err != nil {
+			return err
+		}
 	}
 	if err := callee.Register(procTransform, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		doc, ok := argAt(inv.Arguments, 0).(map[string]any)
@@ -135,4 +160,23 @@ func connect(ctx context.Context, url, ser string) (*client.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return client.ConnectNet(cctx, url, cfg)
+}
+
+// roleLoad drives one RPC cell against url and prints its figures: for
+// profiling a server on its own.
+func roleLoad(args []string) error {
+	fs := flag.NewFlagSet("load", flag.ExitOnError)
+	url := fs.String("url", "", "router URL")
+	ser := fs.String("ser", "json", "json or msgpack")
+	proc := fs.String("proc", procAdd2, "procedure to call with (2, 3)")
+	callers := fs.Int("callers", 1, "concurrent callers")
+	d := fs.Duration("duration", 5*time.Second, "measured time")
+	_ = fs.Parse(args)
+	smp, err := rpcLoad(*url, *ser, *proc, nxwamp.List{2, 3}, add2Ok, *callers, time.Second, *d)
+	if err != nil {
+		return err
+	}
+	m := summarize(smp.lat, smp.d)
+	fmt.Printf("%.0f calls/s p50 %s p99 %s\n", m.Rate, m.P50, m.P99)
+	return nil
 }
