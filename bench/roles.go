@@ -171,7 +171,17 @@ func roleLoad(args []string) error {
 	proc := fs.String("proc", procAdd2, "procedure to call with (2, 3)")
 	callers := fs.Int("callers", 1, "concurrent callers")
 	d := fs.Duration("duration", 5*time.Second, "measured time")
+	subs := fs.Int("fanout", 0, "publish to bench.ev for this many subscribers instead of calling")
 	_ = fs.Parse(args)
+	if *subs > 0 {
+		smp, err := fanoutLoad(*url, *ser, *subs, *callers, time.Second, *d)
+		if err != nil {
+			return err
+		}
+		m := summarize(smp.lat, smp.d)
+		fmt.Printf("%.0f deliveries/s p50 %s p99 %s lost %d\n", m.Rate, m.P50, m.P99, smp.lost)
+		return nil
+	}
 	smp, err := rpcLoad(*url, *ser, *proc, nxwamp.List{2, 3}, add2Ok, *callers, time.Second, *d)
 	if err != nil {
 		return err
