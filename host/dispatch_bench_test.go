@@ -18,7 +18,7 @@ import (
 func BenchmarkDispatchAdd2(b *testing.B) {
 	_, file, _, _ := runtime.Caller(0)
 	cc := &loader.Component{Name: "add2", Realm: "realm1", Source: filepath.Join(filepath.Dir(file), "..", "examples", "add2"),
-		Registers: []*loader.Binding{{Kind: loader.Register, URI: "com.myapp.add2", Handler: "Add2", Match: "exact"}}}
+		Registers: []*loader.Binding{{Kind: loader.Register, URI: "com.myapp.add2", Handler: "Add2", Match: "exact", Concurrency: 64}}}
 	g, ds := build(cc, nil, nil)
 	if ds.HasErrors() {
 		b.Fatal(ds)
@@ -26,11 +26,11 @@ func BenchmarkDispatchAdd2(b *testing.B) {
 	defer g.retire()
 	c := newComponent(New(&loader.Config{}, Options{}), cc)
 	c.gen = g
-	key := bindingKey(cc.Registers[0])
+	r := c.newRoute(cc.Registers[0])
 	call := func(ctx context.Context) {
 		inv := &nxwamp.Invocation{Request: 1, Details: nxwamp.Dict{}, Arguments: nxwamp.List{int64(2), int64(3)}}
 		g := c.acquire()
-		res := c.dispatchCall(ctx, g, g.procs[key], "com.myapp.add2", inv)
+		res := c.dispatchCall(ctx, g, r, g.procs[r.key], inv)
 		g.leave()
 		if res.Err != "" || len(res.Args) != 1 || res.Args[0] != int64(5) {
 			b.Fatalf("add2(2, 3) = %+v", res)
