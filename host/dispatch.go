@@ -148,16 +148,16 @@ func (g *generation) timeout(r *route) time.Duration {
 	return loader.DefaultCallTimeout
 }
 
-// runBounded runs script code on its own goroutine and waits for it until
+// runBounded runs script code on a worker goroutine (see workers) and waits for it until
 // ctx ends plus a short grace, so that a handler that watches its context
 // can still return. It reports false when the code is still running then;
 // watchOverrun takes it from there.
 func (c *component) runBounded(ctx context.Context, g *generation, what string, run func()) bool {
 	finished := make(chan struct{})
-	go func() {
+	c.h.workers.run(func() {
 		defer close(finished)
 		run()
-	}()
+	})
 	select {
 	case <-finished:
 		return true
