@@ -119,6 +119,18 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	if err != nil {
 		return c.callError(ctx, call.Procedure, err)
 	}
+	// A Procedure's result is built afresh by interp and normally plain
+	// already: it needs neither a copy nor a conversion.
+	if plainList(res.Args, 0) && plainDict(res.Kwargs, 0) {
+		out := client.InvokeResult{}
+		if len(res.Args) > 0 {
+			out.Args = res.Args
+		}
+		if len(res.Kwargs) > 0 {
+			out.Kwargs = res.Kwargs
+		}
+		return out
+	}
 	args, kwargs, nerr := normalize(res.Args, res.Kwargs)
 	if nerr != nil {
 		return c.callError(ctx, call.Procedure, nerr)
@@ -138,16 +150,16 @@ func (g *generation) timeout(r *route) time.Duration {
 	return loader.DefaultCallTimeout
 }
 
-// runBounded runs script code on its own goroutine and waits for it until
+// runBounded runs script code on a worker goroutine (see workers) and waits for it until
 // ctx ends plus a short grace, so that a handler that watches its context
 // can still return. It reports false when the code is still running then;
 // watchOverrun takes it from there.
 func (c *component) runBounded(ctx context.Context, g *generation, what string, run func()) bool {
 	finished := make(chan struct{})
-	go func() {
+	c.h.workers.run(func() {
 		defer close(finished)
 		run()
-	}()
+	})
 	select {
 	case <-finished:
 		return true
@@ -250,7 +262,9 @@ func errorResult(uri, msg string) client.InvokeResult {
 	return client.InvokeResult{Err: nxwamp.URI(uri), Args: nxwamp.List{msg}}
 }
 
-// normalize turns script-made payload values into plain WAMP values.
+// normalize turns script-made payload values into plain WAMP values. It
+// copies, so that a script changing its values later cannot race with
+// their serialization.
 func normalize(args []any, kwargs map[string]any) (nxwamp.List, nxwamp.Dict, error) {
 	var list nxwamp.List
 	var dict nxwamp.Dict
@@ -295,6 +309,47 @@ func binary(v any) any {
 		}
 	}
 	return v
+}
+
+// plain reports whether normalize would return v unchanged: it holds only
+// nil, bool, int64, uint64, float64, string, non-nil []any and
+// map[string]any (ToWAMP turns nil slices and maps into nil and every other
+// type into one of these, and binary marks byte slices). Deep or cyclic
+// values are left to normalize.
+func plain(v any, depth int) bool {
+	switch x := v.(type) {
+	case nil, bool, int64, uint64, float64, string:
+		return true
+	case []any:
+		return x != nil && plainList(x, depth+1)
+	case map[string]any:
+		return x != nil && plainDict(x, depth+1)
+	}
+	return false
+}
+
+func plainList(l []any, depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	for _, v := range l {
+		if !plain(v, depth) {
+			return false
+		}
+	}
+	return true
+}
+
+func plainDict(m map[string]any, depth int) bool {
+	if depth > 16 {
+		return false
+	}
+	for _, v := range m {
+		if !plain(v, depth) {
+			return false
+		}
+	}
+	return true
 }
 
 // dispatchEvent delivers one event under the subscription's deadline;

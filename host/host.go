@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gammazero/nexus/v3/router"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/wamphost/wamphost/internal/diag"
@@ -36,6 +37,7 @@ type Host struct {
 	// defaultTimeout mirrors cfg.CallTimeout without mu: Session.Register
 	// reads it from OnJoin, which runs while Start or Reload holds mu.
 	defaultTimeout atomic.Int64
+	workers        *workers
 }
 
 // Options configure a Host beyond its config file.
@@ -52,7 +54,7 @@ func New(cfg *loader.Config, opts Options) *Host {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}}
+	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}, workers: newWorkers()}
 	h.metrics = newMetrics(h.Ready)
 	h.defaultTimeout.Store(int64(cfg.CallTimeout))
 	return h
@@ -165,6 +167,18 @@ func (h *Host) URLs() []string {
 		return nil
 	}
 	return h.router.urls()
+}
+
+// Router is the embedded nexus router, once started. It exists so that
+// benchmarks can attach compiled Go handlers to the very router and
+// listener setup wamphost serves, as the ceiling for interpreted ones.
+func (h *Host) Router() router.Router {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.router == nil {
+		return nil
+	}
+	return h.router.nexus
 }
 
 // Shutdown stops taking new calls, lets calls in flight finish until ctx

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	yaegi "github.com/traefik/yaegi/interp"
 
@@ -412,8 +413,9 @@ func (p *Program) recoverInto(err *error, mark uint64) {
 // panicLog receives yaegi's stderr, where it writes "file:line:col: panic"
 // for every interpreted frame a panic unwinds, innermost first.
 type panicLog struct {
-	mu      sync.Mutex
-	seq     uint64
+	mu sync.Mutex
+	// seq is read on every call (mark), so without the lock.
+	seq     atomic.Uint64
 	entries []panicEntry
 }
 
@@ -436,8 +438,7 @@ func (l *panicLog) Write(b []byte) (int, error) {
 		ln, _ := strconv.Atoi(m[2])
 		col, _ := strconv.Atoi(m[3])
 		file, _ := filepath.Abs(m[1])
-		l.seq++
-		l.entries = append(l.entries, panicEntry{seq: l.seq, pos: diag.Pos{File: file, Line: ln, Column: col}})
+		l.entries = append(l.entries, panicEntry{seq: l.seq.Add(1), pos: diag.Pos{File: file, Line: ln, Column: col}})
 		if len(l.entries) > 64 {
 			l.entries = l.entries[len(l.entries)-64:]
 		}
@@ -445,11 +446,7 @@ func (l *panicLog) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func (l *panicLog) mark() uint64 {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.seq
-}
+func (l *panicLog) mark() uint64 { return l.seq.Load() }
 
 func (l *panicLog) firstSince(mark uint64) diag.Pos {
 	l.mu.Lock()
