@@ -34,10 +34,10 @@ func roleInproc(args []string) error {
 	config := fs.String("config", "", "also run the components of this config (for profiling wamphost in process)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	_ = fs.Parse(args)
-	cfg := &loader.Config{
-		Router: loader.Router{Listen: "127.0.0.1:0", Path: loader.DefaultPath, MaxMessageSize: loader.DefaultMaxMessageSize,
-			Realms: []*loader.Realm{{Name: loader.DefaultRealm}}},
-		ShutdownGrace: time.Second,
+	// The same defaults as a components.hcl with no component in it.
+	cfg, ds := loader.Parse("inproc.hcl", []byte("router {\n  listen = \"127.0.0.1:0\"\n}\ndaemon {\n  shutdown_grace = \"1s\"\n}\n"))
+	if ds.HasErrors() {
+		return ds
 	}
 	if *config != "" {
 		c, ds := loader.Load(*config)
@@ -95,7 +95,7 @@ func roleInproc(args []string) error {
 			return err
 		}
 	}
-	fmt.Printf("ready url=ws://%s%s\n", h.Addr(), loader.DefaultPath)
+	fmt.Printf("ready url=%s\n", h.URLs()[0])
 	<-ctx.Done()
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -109,8 +110,9 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	defer stop()
 
 	var res *wamp.Result
-	if !c.runBounded(ctx, g, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }) {
-		// The caller is owed an answer now.
+	if !c.runCallInline(ctx, g, inv.Request, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }) {
+		// The caller was answered at the deadline already; the router
+		// ignores this late answer.
 		return ctxError(ctx)
 	}
 	if g.halted.Load() {
@@ -173,6 +175,36 @@ func (c *component) runBounded(ctx context.Context, g *generation, what string, 
 		go c.watchOverrun(g, finished, deadline, what)
 		return false
 	}
+}
+
+// runCallInline runs a procedure on the goroutine nexus gave the
+// invocation (a hand-off to another goroutine costs a wake-up on every
+// call). A watchdog answers the caller itself once the handler's context
+// has ended and the grace has passed, by sending the ERROR on the session,
+// and hands the handler to watchOverrun. It reports whether the answer is
+// still the handler's to give.
+func (c *component) runCallInline(ctx context.Context, g *generation, req nxwamp.ID, what string, run func()) bool {
+	finished := make(chan struct{})
+	var answered atomic.Bool
+	stop := context.AfterFunc(ctx, func() {
+		grace := time.NewTimer(overrunGrace)
+		defer grace.Stop()
+		select {
+		case <-finished:
+			return
+		case <-grace.C:
+		}
+		if answered.CompareAndSwap(false, true) {
+			res := ctxError(ctx)
+			c.answers.Send() <- &nxwamp.Error{Type: nxwamp.INVOCATION, Request: req, Details: nxwamp.Dict{}, Error: res.Err, Arguments: res.Args}
+		}
+		deadline, _ := ctx.Deadline()
+		c.watchOverrun(g, finished, deadline, what)
+	})
+	run()
+	close(finished)
+	stop()
+	return answered.CompareAndSwap(false, true)
 }
 
 // ctxError answers a call whose context ended: timeout when a deadline
