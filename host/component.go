@@ -408,7 +408,7 @@ func (c *component) register(b *loader.Binding) error {
 func (c *component) subscribe(b *loader.Binding) error {
 	r := c.newRoute(b)
 	r.queue = newEventQueue(c.cfg.EventQueue)
-	go r.queue.run(func(ev *nxwamp.Event) {
+	r.queue.start(func(ev *nxwamp.Event) {
 		g := c.acquire()
 		if g == nil {
 			return

@@ -110,9 +110,14 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	defer stop()
 
 	var res *wamp.Result
-	if !c.runCallInline(ctx, g, inv.Request, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }) {
-		// The caller was answered at the deadline already; the router
-		// ignores this late answer.
+	answerNow := func() {
+		// The caller is owed an answer now, whatever the handler does.
+		late := ctxError(ctx)
+		c.answers.Send() <- &nxwamp.Error{Type: nxwamp.INVOCATION, Request: inv.Request, Details: nxwamp.Dict{}, Error: late.Err, Arguments: late.Args}
+	}
+	if !c.runWatched(ctx, g, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }, answerNow) {
+		// Answered at the deadline already; the router ignores a second
+		// answer to the same invocation.
 		return ctxError(ctx)
 	}
 	if g.halted.Load() {
@@ -152,40 +157,16 @@ func (g *generation) timeout(r *route) time.Duration {
 	return loader.DefaultCallTimeout
 }
 
-// runBounded runs script code on a worker goroutine (see workers) and waits for it until
-// ctx ends plus a short grace, so that a handler that watches its context
-// can still return. It reports false when the code is still running then;
-// watchOverrun takes it from there.
-func (c *component) runBounded(ctx context.Context, g *generation, what string, run func()) bool {
+// runWatched runs script code on the calling goroutine: nexus's goroutine
+// for the invocation, or the subscription's delivery goroutine. (Handing it
+// to another goroutine costs a wake-up on every call.) Once ctx has ended
+// and the grace has passed with the code still running, onOverrun runs,
+// once, and watchOverrun takes the code from there. runWatched reports
+// whether the code finished before onOverrun ran; the two race for one
+// claim, so exactly one of them decides what the caller is told.
+func (c *component) runWatched(ctx context.Context, g *generation, what string, run, onOverrun func()) bool {
 	finished := make(chan struct{})
-	c.h.workers.run(func() {
-		defer close(finished)
-		run()
-	})
-	select {
-	case <-finished:
-		return true
-	case <-ctx.Done():
-	}
-	select {
-	case <-finished:
-		return true
-	case <-time.After(overrunGrace):
-		deadline, _ := ctx.Deadline()
-		go c.watchOverrun(g, finished, deadline, what)
-		return false
-	}
-}
-
-// runCallInline runs a procedure on the goroutine nexus gave the
-// invocation (a hand-off to another goroutine costs a wake-up on every
-// call). A watchdog answers the caller itself once the handler's context
-// has ended and the grace has passed, by sending the ERROR on the session,
-// and hands the handler to watchOverrun. It reports whether the answer is
-// still the handler's to give.
-func (c *component) runCallInline(ctx context.Context, g *generation, req nxwamp.ID, what string, run func()) bool {
-	finished := make(chan struct{})
-	var answered atomic.Bool
+	var claimed atomic.Bool
 	stop := context.AfterFunc(ctx, func() {
 		grace := time.NewTimer(overrunGrace)
 		defer grace.Stop()
@@ -194,9 +175,8 @@ func (c *component) runCallInline(ctx context.Context, g *generation, req nxwamp
 			return
 		case <-grace.C:
 		}
-		if answered.CompareAndSwap(false, true) {
-			res := ctxError(ctx)
-			c.answers.Send() <- &nxwamp.Error{Type: nxwamp.INVOCATION, Request: req, Details: nxwamp.Dict{}, Error: res.Err, Arguments: res.Args}
+		if claimed.CompareAndSwap(false, true) {
+			onOverrun()
 		}
 		deadline, _ := ctx.Deadline()
 		c.watchOverrun(g, finished, deadline, what)
@@ -204,7 +184,7 @@ func (c *component) runCallInline(ctx context.Context, g *generation, req nxwamp
 	run()
 	close(finished)
 	stop()
-	return answered.CompareAndSwap(false, true)
+	return claimed.CompareAndSwap(false, true)
 }
 
 // ctxError answers a call whose context ended: timeout when a deadline
@@ -402,9 +382,15 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	ctx, cancel := context.WithTimeout(g.ctx, g.timeout(r))
 	defer cancel()
 	var err error
-	if !c.runBounded(ctx, g, "event handler for "+e.Topic, func() { err = handler(ctx, e) }) {
-		// Delivery moves on; the queue must not stall behind it.
+	moveOn := func() {
+		// Later events must not wait behind a handler that ignores its
+		// deadline: a fresh goroutine takes over the queue.
 		r.failed.Inc()
+		if r.queue != nil {
+			r.queue.abandon()
+		}
+	}
+	if !c.runWatched(ctx, g, "event handler for "+e.Topic, func() { err = handler(ctx, e) }, moveOn) {
 		return
 	}
 	var panicErr *interp.PanicError

@@ -37,7 +37,6 @@ type Host struct {
 	// defaultTimeout mirrors cfg.CallTimeout without mu: Session.Register
 	// reads it from OnJoin, which runs while Start or Reload holds mu.
 	defaultTimeout atomic.Int64
-	workers        *workers
 }
 
 // Options configure a Host beyond its config file.
@@ -54,7 +53,7 @@ func New(cfg *loader.Config, opts Options) *Host {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}, workers: newWorkers()}
+	h := &Host{log: log, stdout: opts.ScriptStdout, cfg: cfg, comps: map[string]*component{}}
 	h.metrics = newMetrics(h.Ready)
 	h.defaultTimeout.Store(int64(cfg.CallTimeout))
 	return h

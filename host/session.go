@@ -231,7 +231,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 	r := s.c.newRoute(s.dynamicBinding(loader.Subscribe, topic))
 	q := newEventQueue(s.c.cfg.EventQueue)
 	r.queue = q
-	go q.run(func(ev *nxwamp.Event) {
+	q.start(func(ev *nxwamp.Event) {
 		if !g.enter() {
 			return
 		}

@@ -63,6 +63,10 @@ component "bad" {
   }
   subscribe "com.bad.panic"  { handler = "PanicOnEvent" }
   subscribe "com.bad.slowev" { handler = "SlowEvent" }
+  subscribe "com.bad.spinev" {
+    handler = "SpinOrLog"
+    timeout = "300ms"
+  }
 }
 `
 
@@ -126,6 +130,12 @@ func Limited(ctx context.Context, ms int) string {
 func PanicOnEvent(n int) {
 	var xs []int
 	_ = xs[n]
+}
+
+func SpinOrLog(n int) {
+	for n < 0 {
+	}
+	log.Info("event delivered", "n", n)
 }
 
 func SlowEvent(ms int) {
@@ -280,6 +290,20 @@ func TestPanicsEverywhereAreContained(t *testing.T) {
 	if d.Exited() {
 		t.Fatal("daemon exited")
 	}
+}
+
+func TestRunawayEventHandlerDoesNotStallItsQueue(t *testing.T) {
+	d := startSafety(t)
+	c := d.Client("realm1")
+	for _, n := range []int{-1, 7} {
+		if err := c.Publish("com.bad.spinev", nxwamp.Dict{nxwamp.OptAcknowledge: true}, nxwamp.List{n}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The event after the runaway one is delivered (by a fresh goroutine,
+	// then on a fresh interpreter) instead of waiting behind it forever.
+	d.WaitLog("event delivered: n=7", 1, 10*time.Second)
+	d.WaitLog("interpreter rebuilt after a runaway handler", 1, 10*time.Second)
 }
 
 func TestConcurrencyLimit(t *testing.T) {
