@@ -32,8 +32,10 @@ type Config struct {
 	File string
 	Dir  string
 
-	Router     Router
-	Components []*Component
+	Router Router
+	// Connections are the external routers, in file order.
+	Connections []*Connection
+	Components  []*Component
 
 	// ShutdownGrace is how long in-flight calls may run after SIGTERM.
 	ShutdownGrace time.Duration
@@ -178,6 +180,10 @@ type EventHistory struct {
 type Component struct {
 	Name  string
 	Realm string
+	// Router names the connection the component joins; "" (and a nil
+	// Connection) is the embedded router.
+	Router     string
+	Connection *Connection
 	// Source is the absolute path of the script directory or file.
 	Source string
 	// Config holds the block's free-form config values as JSON-like Go

@@ -194,6 +194,7 @@ func TestDocExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("GREETER_TOKEN", "t")
+	t.Setenv("WAMP_SECRET", "s")
 	fences := regexp.MustCompile("(?s)```(hcl|json)\n(.*?)```").FindAllStringSubmatch(string(b), -1)
 	if len(fences) < 8 {
 		t.Fatalf("found %d examples in configuration.md", len(fences))
@@ -201,7 +202,7 @@ func TestDocExamples(t *testing.T) {
 	for i, m := range fences {
 		name := "../docs/example." + m[1]
 		src := m[2]
-		whole := regexp.MustCompile(`^(router|component|daemon) `).MatchString(src) || m[1] == "json"
+		whole := regexp.MustCompile(`^(router|component|daemon|connection) `).MatchString(src) || m[1] == "json"
 		if !whole {
 			// A fragment is a block that belongs inside another; as the
 			// body of a component it must still parse.

@@ -32,9 +32,10 @@ import (
 // The raw* types mirror the file's schema. Attributes that need a range in
 // their diagnostics are kept as expressions and evaluated by hand.
 type rawFile struct {
-	Router     *rawRouter      `hcl:"router,block"`
-	Components []*rawComponent `hcl:"component,block"`
-	Daemon     *rawDaemon      `hcl:"daemon,block"`
+	Router      *rawRouter       `hcl:"router,block"`
+	Components  []*rawComponent  `hcl:"component,block"`
+	Daemon      *rawDaemon       `hcl:"daemon,block"`
+	Connections []*rawConnection `hcl:"connection,block"`
 }
 
 type rawDaemon struct {
@@ -48,6 +49,7 @@ type rawDaemon struct {
 type rawComponent struct {
 	Name         string         `hcl:"name,label"`
 	Realm        hcl.Expression `hcl:"realm,optional"`
+	Router       hcl.Expression `hcl:"router,optional"`
 	Source       hcl.Expression `hcl:"source"`
 	Config       hcl.Expression `hcl:"config,optional"`
 	AllowImports []string       `hcl:"allow_imports,optional"`
@@ -290,6 +292,12 @@ func (d *decoder) build(path string, raw *rawFile) *Config {
 		}
 	}
 	cfg.Router = d.router(raw.Router)
+	conns := d.connections(raw.Connections)
+	for _, rc := range raw.Connections {
+		if c := conns[rc.Name]; c != nil && c.Range == rc.DeclRange {
+			cfg.Connections = append(cfg.Connections, c)
+		}
+	}
 	realms := map[string]bool{}
 	for _, r := range cfg.Router.Realms {
 		realms[r.Name] = true
@@ -301,7 +309,7 @@ func (d *decoder) build(path string, raw *rawFile) *Config {
 			continue
 		}
 		names[rc.Name] = rc.DeclRange
-		cfg.Components = append(cfg.Components, d.component(rc, cfg.Router.Realms, realms))
+		cfg.Components = append(cfg.Components, d.component(rc, cfg.Router.Realms, realms, conns))
 	}
 	for _, c := range cfg.Components {
 		for _, b := range c.Bindings() {
@@ -330,14 +338,21 @@ func (d *decoder) positiveDuration(rng hcl.Range, s string) time.Duration {
 	return v
 }
 
-func (d *decoder) component(rc *rawComponent, declared []*Realm, realms map[string]bool) *Component {
+func (d *decoder) component(rc *rawComponent, declared []*Realm, realms map[string]bool, conns map[string]*Connection) *Component {
 	c := &Component{Name: rc.Name, Range: rc.DeclRange, AllowImports: rc.AllowImports}
 	c.EventQueue = d.integer(rc.EventQueue, DefaultEventQueue)
 	if c.EventQueue < 1 {
 		d.errorf(rc.EventQueue.Range(), "Invalid event_queue", "event_queue must be at least 1.")
 	}
 	c.Realm = d.str(rc.Realm, "")
+	c.Router, c.Connection = d.componentRouter(rc.Router, conns)
 	switch {
+	case c.Router != "" && c.Realm == "":
+		d.errorf(d.headerRange(rc.DeclRange), "Missing realm", "Component %q joins the external router %q: name the realm it joins there.", rc.Name, c.Router)
+	case c.Router != "":
+		if !validURI(c.Realm, "exact") {
+			d.errorf(rc.Realm.Range(), "Malformed realm URI", "%q is not a valid WAMP URI (dot-separated parts, no spaces or '#').", c.Realm)
+		}
 	case c.Realm == "" && len(declared) == 1:
 		c.Realm = declared[0].Name
 	case c.Realm == "":
@@ -463,12 +478,12 @@ func wildcardHint(match string) string {
 // checkDuplicateURIs rejects two registrations of one URI in one realm: the
 // router would refuse the second, at run time and far from the cause.
 func (d *decoder) checkDuplicateURIs(comps []*Component) {
-	type key struct{ realm, uri, match string }
+	type key struct{ router, realm, uri, match string }
 	seen := map[key]*Binding{}
 	owner := map[key]string{}
 	for _, c := range comps {
 		for _, b := range c.Registers {
-			k := key{c.Realm, b.URI, b.Match}
+			k := key{c.Router, c.Realm, b.URI, b.Match}
 			if prev, dup := seen[k]; dup {
 				d.errorf(d.labelRange(b.Range), "Duplicate URI", "%q is already registered in realm %q by component %q at %s.", b.URI, c.Realm, owner[k], d.at(d.labelRange(prev.Range)))
 				continue

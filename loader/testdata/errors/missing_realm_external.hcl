@@ -1,0 +1,8 @@
+connection "crossbar" {
+  url = "ws://127.0.0.1:8080/ws"
+}
+
+component "add2" {
+  router = "crossbar"
+  source = "../app"
+}
