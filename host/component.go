@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
-	"github.com/gammazero/nexus/v3/transport"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/hashicorp/go-hclog"
 
@@ -254,10 +253,10 @@ func (g *generation) endEpoch(c *component, runOnLeave bool) {
 	regs, subs := ep.regs, ep.subs
 	ep.mu.Unlock()
 	for _, uri := range regs {
-		_ = c.client.Unregister(uri)
+		_ = c.cl().Unregister(uri)
 	}
 	for _, sub := range subs {
-		_ = c.client.Unsubscribe(sub.topic)
+		_ = c.cl().Unsubscribe(sub.topic)
 		sub.queue.stop()
 	}
 	if !waitTimeout(&ep.helpers, 5*time.Second) {
@@ -295,8 +294,13 @@ type component struct {
 	cfg *loader.Component
 	log hclog.Logger
 
-	client  *client.Client
-	answers *answerTracker
+	// link is the current session; reconnect.go swaps it when a lost
+	// connection to an external router is rebuilt.
+	link atomic.Pointer[link]
+	// life serialises what changes the session's bindings: start, reload,
+	// rejoin after a reconnect and stop.
+	life sync.Mutex
+	sup  *supervisor // nil on the embedded router
 
 	// swap guards gen: calls take the read lock just long enough to join
 	// the current generation's WaitGroup.
@@ -328,24 +332,21 @@ func (c *component) current() *generation {
 }
 
 func (c *component) start(ctx context.Context, g *generation) error {
-	local, routerSide := transport.LinkedPeersQSize(1024)
-	go func() {
-		if err := c.h.router.nexus.Attach(routerSide); err != nil {
-			c.log.Error("attach to router", "error", err)
-		}
-	}()
-	c.answers = newAnswerTracker(local)
-	cl, err := client.NewClient(c.answers, client.Config{
-		Realm: c.cfg.Realm,
-		// The router's guard finds the component's grants by authid.
-		HelloDetails: nxwamp.Dict{"authid": c.cfg.Name},
-		Logger:       c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	})
-	if err != nil {
-		return fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
-	}
-	c.client = cl
+	c.life.Lock()
+	defer c.life.Unlock()
+	// The supervisor exists before any script runs: it answers what a
+	// disconnected session's calls fail with.
+	c.sup = c.newSupervisor()
+	l, err := c.dial(ctx)
 	c.gen = g
+	if err != nil {
+		if c.joinLater(err) {
+			return nil
+		}
+		return err
+	}
+	c.link.Store(l)
+	cl := l.client
 	// OnJoin runs before the declared bindings go live, so that state it
 	// sets up (a logger, a cache) is there for the first call.
 	if err := g.join(c); err != nil {
@@ -359,7 +360,8 @@ func (c *component) start(ctx context.Context, g *generation) error {
 			return err
 		}
 	}
-	c.log.Info("joined", "realm", c.cfg.Realm, "session", uint64(cl.ID()), "registrations", len(c.cfg.Registers), "subscriptions", len(c.cfg.Subscribes))
+	c.log.Info("joined", "realm", c.cfg.Realm, "router", routerName(c.cfg), "session", uint64(cl.ID()), "registrations", len(c.cfg.Registers), "subscriptions", len(c.cfg.Subscribes))
+	c.supervise(l)
 	return nil
 }
 
@@ -372,9 +374,9 @@ func (c *component) bind(b *loader.Binding) error {
 
 func (c *component) unbind(b *loader.Binding) error {
 	if b.Kind == loader.Register {
-		return c.client.Unregister(b.URI)
+		return c.cl().Unregister(b.URI)
 	}
-	err := c.client.Unsubscribe(b.URI)
+	err := c.cl().Unsubscribe(b.URI)
 	if r, ok := c.routes[bindingKey(b)]; ok {
 		r.queue.stop()
 		c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
@@ -389,14 +391,15 @@ func (c *component) register(b *loader.Binding) error {
 		opts[nxwamp.OptDiscloseCaller] = true
 	}
 	r := c.newRoute(b)
-	err := c.client.Register(b.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	l := c.link.Load()
+	err := l.client.Register(b.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		g := c.acquire()
 		if g == nil {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
-		c.answers.started(inv.Request)
-		return c.dispatchCall(ctx, g, r, g.procs[r.key], inv)
+		l.answers.started(inv.Request)
+		return c.dispatchCall(withLink(ctx, l), g, r, g.procs[r.key], inv)
 	}, opts)
 	if err != nil {
 		return fmt.Errorf("register %s: %w", b.URI, err)
@@ -418,7 +421,7 @@ func (c *component) subscribe(b *loader.Binding) error {
 		c.dispatchEvent(g, r, g.events[r.key], ev)
 	})
 	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
-	if err := c.client.Subscribe(b.URI, func(ev *nxwamp.Event) {
+	if err := c.cl().Subscribe(b.URI, func(ev *nxwamp.Event) {
 		r.depth.Set(float64(r.queue.depth()))
 		if !r.queue.offer(ev) {
 			r.dropped.Inc()
@@ -439,7 +442,15 @@ func (c *component) subscribe(b *loader.Binding) error {
 // old generation retires once its calls have drained. If the new OnJoin
 // fails, the old generation resumes as it was.
 func (c *component) replace(next *generation) error {
+	c.life.Lock()
+	defer c.life.Unlock()
 	prev := c.current()
+	if !c.linkUp() {
+		// Disconnected: the rejoin runs the new OnJoin and binds the new
+		// config's URIs.
+		c.swapDown(prev, next)
+		return nil
+	}
 	prev.endEpoch(c, true)
 	if err := next.join(c); err != nil {
 		if rerr := prev.join(c); rerr != nil {
@@ -507,7 +518,11 @@ func (c *component) stop(ctx context.Context) error {
 	if g == nil {
 		return nil
 	}
-	if !g.drain(ctx) || !c.answers.wait(ctx) {
+	c.stopSupervisor()
+	c.life.Lock()
+	defer c.life.Unlock()
+	l := c.link.Load()
+	if !g.drain(ctx) || (l != nil && !l.answers.wait(ctx)) {
 		c.log.Warn("grace period over: leaving with calls still running")
 	}
 	g.endEpoch(c, true)
@@ -518,8 +533,8 @@ func (c *component) stop(ctx context.Context) error {
 			c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
 		}
 	}
-	if c.client != nil {
-		return c.client.Close()
+	if l != nil {
+		return l.close()
 	}
 	return nil
 }

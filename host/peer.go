@@ -17,6 +17,11 @@ type answerTracker struct {
 	nxwamp.Peer
 	send chan nxwamp.Message
 	done chan struct{}
+	// dead closes once the connection is known lost: a network transport
+	// whose writer has gone stops reading its send queue, and a send to it
+	// would block the client (and every call on it) for ever.
+	dead     chan struct{}
+	deadOnce sync.Once
 
 	mu     sync.Mutex
 	open   map[nxwamp.ID]struct{}
@@ -25,7 +30,7 @@ type answerTracker struct {
 }
 
 func newAnswerTracker(p nxwamp.Peer) *answerTracker {
-	t := &answerTracker{Peer: p, send: make(chan nxwamp.Message), done: make(chan struct{}), open: map[nxwamp.ID]struct{}{}, idle: make(chan struct{})}
+	t := &answerTracker{Peer: p, send: make(chan nxwamp.Message), done: make(chan struct{}), dead: make(chan struct{}), open: map[nxwamp.ID]struct{}{}, idle: make(chan struct{})}
 	close(t.idle)
 	go t.forward()
 	return t
@@ -47,10 +52,27 @@ func (t *answerTracker) forward() {
 				answer = m.Request
 			}
 		}
-		t.Peer.Send() <- msg
+		select {
+		case t.Peer.Send() <- msg:
+		case <-t.dead:
+			// Dropped: the client fails the request on its own once it
+			// sees the connection gone.
+		}
 		if answer != 0 {
 			t.answered(answer)
 		}
+	}
+}
+
+// abandon stops handing messages to a transport whose connection is lost.
+func (t *answerTracker) abandon() { t.deadOnce.Do(func() { close(t.dead) }) }
+
+// abandonIfDone abandons the transport if done (a client's Done) is closed.
+func (t *answerTracker) abandonIfDone(done <-chan struct{}) {
+	select {
+	case <-done:
+		t.abandon()
+	default:
 	}
 }
 

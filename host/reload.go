@@ -72,7 +72,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 		cc   *loader.Component
 		next *generation
 	}
-	var starts, rebuilds []plan
+	var starts, rebuilds, resessions []plan
 	var problems diag.Diagnostics
 	keep := map[string]bool{}
 	for _, cc := range cfg.Components {
@@ -84,7 +84,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 			if g.hash == hash && sameComponent(g.cfg, cc) {
 				continue
 			}
-			if g.cfg.Realm != cc.Realm {
+			if g.cfg.Realm != cc.Realm && sameConnection(g.cfg, cc) {
 				// A component that moves realm needs a new session.
 				problems = append(problems, diag.Diagnostic{Severity: diag.Error, Pos: pos(cc.Range), Summary: "realm changed",
 					Detail: fmt.Sprintf("component %q moves from realm %s to %s: rename the component (or restart) to move it", cc.Name, g.cfg.Realm, cc.Realm)})
@@ -96,14 +96,19 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 		if next == nil {
 			continue
 		}
-		if running {
+		switch {
+		case running && !sameConnection(c.current().cfg, cc):
+			// Another router, realm or credential: only a new session
+			// can carry it.
+			resessions = append(resessions, plan{cc, next})
+		case running:
 			rebuilds = append(rebuilds, plan{cc, next})
-		} else {
+		default:
 			starts = append(starts, plan{cc, next})
 		}
 	}
 	if problems.HasErrors() {
-		for _, p := range append(starts, rebuilds...) {
+		for _, p := range append(append(starts, rebuilds...), resessions...) {
 			p.next.retire()
 		}
 		rep.Diagnostics = append(rep.Diagnostics, problems...)
@@ -131,6 +136,23 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 			errs = append(errs, fmt.Errorf("component %s: %w", p.cc.Name, err))
 			continue
 		}
+		rep.Rebuilt = append(rep.Rebuilt, p.cc.Name)
+	}
+	for _, p := range resessions {
+		old := h.comps[p.cc.Name]
+		stopCtx, cancel := context.WithTimeout(ctx, h.cfg.ShutdownGrace)
+		if err := old.stop(stopCtx); err != nil {
+			h.log.Warn("leaving the old session", "component", p.cc.Name, "error", err)
+		}
+		cancel()
+		delete(h.comps, p.cc.Name)
+		c := newComponent(h, p.cc)
+		if err := c.start(ctx, p.next); err != nil {
+			p.next.retire()
+			errs = append(errs, fmt.Errorf("component %s: new session: %w", p.cc.Name, err))
+			continue
+		}
+		h.comps[p.cc.Name] = c
 		rep.Rebuilt = append(rep.Rebuilt, p.cc.Name)
 	}
 	for name, c := range h.comps {
@@ -284,6 +306,13 @@ func runningRealms(old, next []*loader.Realm) []*loader.Realm {
 	return out
 }
 
+// sameConnection says whether two versions of a component can share one
+// session: same router, realm and connection settings.
+func sameConnection(a, b *loader.Component) bool {
+	sa, sb := stripRanges(a), stripRanges(b)
+	return a.Router == b.Router && a.Realm == b.Realm && reflect.DeepEqual(sa.Connection, sb.Connection)
+}
+
 // sameComponent compares two component blocks, ignoring source positions.
 func sameComponent(a, b *loader.Component) bool {
 	return reflect.DeepEqual(stripRanges(a), stripRanges(b))
@@ -294,6 +323,11 @@ func stripRanges(c *loader.Component) loader.Component {
 	out.Range, out.SourceRange = hcl.Range{}, hcl.Range{}
 	out.Registers = stripBindings(c.Registers)
 	out.Subscribes = stripBindings(c.Subscribes)
+	if c.Connection != nil {
+		cp := *c.Connection
+		cp.Range = hcl.Range{}
+		out.Connection = &cp
+	}
 	return out
 }
 

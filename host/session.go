@@ -26,12 +26,17 @@ type session struct {
 
 var _ wamp.Session = (*session)(nil)
 
-func (s *session) ID() uint64       { return uint64(s.c.client.ID()) }
+func (s *session) ID() uint64 {
+	if cl := s.c.cl(); cl != nil {
+		return uint64(cl.ID())
+	}
+	return 0
+}
 func (s *session) Realm() string    { return s.c.cfg.Realm }
 func (s *session) Log() wamp.Logger { return s.g.log }
 func (s *session) connected() error {
-	if s.c.client == nil || !s.c.client.Connected() {
-		return wamp.NewError(wamp.ErrUnavailable, "not connected to the router")
+	if cl := s.c.cl(); cl == nil || !cl.Connected() {
+		return s.c.notConnected()
 	}
 	return nil
 }
@@ -61,7 +66,7 @@ func (s *session) CallWith(ctx context.Context, procedure string, args []any, kw
 			opts.OnProgress(&wamp.Result{Args: r.Arguments, Kwargs: r.ArgumentsKw})
 		}
 	}
-	res, err := s.c.client.Call(ctx, procedure, o, a, k, progress)
+	res, err := s.c.cl().Call(ctx, procedure, o, a, k, progress)
 	if err != nil {
 		return nil, callErr(err)
 	}
@@ -134,7 +139,7 @@ func (s *session) PublishWith(ctx context.Context, topic string, args []any, kwa
 	setList(o, "eligible_authid", strs(opts.EligibleAuthID))
 	setList(o, "exclude_authrole", strs(opts.ExcludeAuthRole))
 	setList(o, "eligible_authrole", strs(opts.EligibleAuthRole))
-	if err := s.c.client.Publish(topic, o, a, k); err != nil {
+	if err := s.c.cl().Publish(topic, o, a, k); err != nil {
 		return callErr(err)
 	}
 	return nil
@@ -182,13 +187,14 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	}
 	g, ep := s.g, s.ep
 	r := s.c.newRoute(s.dynamicBinding(loader.Register, procedure))
-	err = s.c.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	l := s.c.link.Load()
+	err = l.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		if !g.enter() {
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
-		s.c.answers.started(inv.Request)
-		return s.c.dispatchCall(ctx, g, r, proc, inv)
+		l.answers.started(inv.Request)
+		return s.c.dispatchCall(withLink(ctx, l), g, r, proc, inv)
 	}, o)
 	if err != nil {
 		return callErr(err)
@@ -206,7 +212,7 @@ func (s *session) dynamicBinding(kind loader.Kind, uri string) *loader.Binding {
 }
 
 func (s *session) Unregister(procedure string) error {
-	if err := s.c.client.Unregister(procedure); err != nil {
+	if err := s.c.cl().Unregister(procedure); err != nil {
 		return callErr(err)
 	}
 	return nil
@@ -238,7 +244,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 		defer g.leave()
 		s.c.dispatchEvent(g, r, h, ev)
 	})
-	if err := s.c.client.Subscribe(topic, func(ev *nxwamp.Event) {
+	if err := s.c.cl().Subscribe(topic, func(ev *nxwamp.Event) {
 		if !q.offer(ev) {
 			r.dropped.Inc()
 		}
@@ -253,7 +259,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 }
 
 func (s *session) Unsubscribe(topic string) error {
-	if err := s.c.client.Unsubscribe(topic); err != nil {
+	if err := s.c.cl().Unsubscribe(topic); err != nil {
 		return callErr(err)
 	}
 	return nil

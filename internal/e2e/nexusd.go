@@ -45,11 +45,13 @@ type Nexus struct {
 	// ConfigPath is the JSON config nexusd was started with.
 	ConfigPath string
 
-	t      testing.TB
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	logs   strings.Builder
-	exited chan struct{}
+	t         testing.TB
+	bin       string
+	listeners []string
+	cmd       *exec.Cmd
+	mu        sync.Mutex
+	logs      strings.Builder
+	exited    chan struct{}
 }
 
 // StartNexus runs nexusd on free loopback ports and returns once every
@@ -93,7 +95,7 @@ func launchNexus(t testing.TB, bin string, cfg NexusConfig) (*Nexus, error) {
 		"websocket": map[string]any{"address": wsAddr},
 		"router":    map[string]any{"realms": realms},
 	}
-	n := &Nexus{t: t, URL: "ws://" + wsAddr + "/", exited: make(chan struct{})}
+	n := &Nexus{t: t, bin: bin, URL: "ws://" + wsAddr + "/"}
 	listeners := []string{wsAddr}
 	if cfg.RawSocket {
 		tcpAddr := freePort(t)
@@ -113,28 +115,8 @@ func launchNexus(t testing.TB, bin string, cfg NexusConfig) (*Nexus, error) {
 		t.Fatal(err)
 	}
 
-	n.cmd = exec.Command(bin, "-c", n.ConfigPath)
-	pr, pw := io.Pipe()
-	n.cmd.Stdout = pw
-	n.cmd.Stderr = pw
-	if err := n.cmd.Start(); err != nil {
-		t.Fatalf("start nexusd: %v", err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			n.mu.Lock()
-			n.logs.WriteString(sc.Text() + "\n")
-			n.mu.Unlock()
-		}
-	}()
-	go func() {
-		_ = n.cmd.Wait()
-		pw.Close()
-		close(n.exited)
-	}()
-
-	if err := n.waitListening(listeners, 15*time.Second); err != nil {
+	n.listeners = listeners
+	if err := n.spawn(); err != nil {
 		n.kill()
 		return nil, err
 	}
@@ -145,6 +127,58 @@ func launchNexus(t testing.TB, bin string, cfg NexusConfig) (*Nexus, error) {
 		}
 	})
 	return n, nil
+}
+
+// spawn starts the nexusd process and waits until it listens.
+func (n *Nexus) spawn() error {
+	n.cmd = exec.Command(n.bin, "-c", n.ConfigPath)
+	n.exited = make(chan struct{})
+	cmd, exited := n.cmd, n.exited
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("start nexusd: %v", err)
+	}
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			n.mu.Lock()
+			n.logs.WriteString(sc.Text() + "\n")
+			n.mu.Unlock()
+		}
+	}()
+	go func() {
+		_ = cmd.Wait()
+		pw.Close()
+		close(exited)
+	}()
+	return n.waitListening(n.listeners, 15*time.Second)
+}
+
+// Kill ends nexusd with SIGKILL, as a crash or an OOM kill would: no
+// GOODBYE, sockets closed by the kernel.
+func (n *Nexus) Kill() {
+	n.t.Helper()
+	if n.exitedNow() {
+		return
+	}
+	n.kill()
+}
+
+// Restart starts nexusd again, after Kill or Stop, with the same config
+// on the same ports, and returns once it listens.
+func (n *Nexus) Restart() {
+	n.t.Helper()
+	if !n.exitedNow() {
+		n.t.Fatal("Restart: nexusd is still running")
+	}
+	n.mu.Lock()
+	n.logs.WriteString("--- restart ---\n")
+	n.mu.Unlock()
+	if err := n.spawn(); err != nil {
+		n.t.Fatal(err)
+	}
 }
 
 // waitListening polls each listener with a TCP connect until all accept.

@@ -1,0 +1,325 @@
+package host
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/transport"
+	"github.com/gammazero/nexus/v3/transport/serialize"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/gammazero/nexus/v3/wamp/crsign"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/wamphost/wamphost/loader"
+)
+
+// link is one joined session: the nexus client and the tracker wrapping
+// its transport. A component swaps in a new link when its connection to an
+// external router is rebuilt.
+type link struct {
+	client  *client.Client
+	answers *answerTracker
+}
+
+// close leaves the realm (if the router is still there) and frees the
+// transport. It waits for invocation handlers still running on the link.
+func (l *link) close() error {
+	l.answers.abandonIfDone(l.client.Done())
+	return l.client.Close()
+}
+
+type linkKey struct{}
+
+// withLink marks an invocation's context with the link it arrived on: its
+// answer, progress included, must leave on that session, not on one that
+// a reconnect put in its place meanwhile.
+func withLink(ctx context.Context, l *link) context.Context {
+	return context.WithValue(ctx, linkKey{}, l)
+}
+
+// linkOf is the link an invocation arrived on (the current one if unmarked).
+func (c *component) linkOf(ctx context.Context) *link {
+	if l, ok := ctx.Value(linkKey{}).(*link); ok {
+		return l
+	}
+	return c.link.Load()
+}
+
+// cl is the component's current client; nil before its first join.
+func (c *component) cl() *client.Client {
+	if l := c.link.Load(); l != nil {
+		return l.client
+	}
+	return nil
+}
+
+// dial joins the component's realm on its router: the embedded one in
+// process, or the connection it names over the network.
+func (c *component) dial(ctx context.Context) (*link, error) {
+	if c.cfg.Connection == nil {
+		return c.dialEmbedded()
+	}
+	return dialNetwork(ctx, c.cfg.Connection, c.cfg.Realm, c.log)
+}
+
+func (c *component) dialEmbedded() (*link, error) {
+	local, routerSide := transport.LinkedPeersQSize(1024)
+	go func() {
+		if err := c.h.router.nexus.Attach(routerSide); err != nil {
+			c.log.Error("attach to router", "error", err)
+		}
+	}()
+	answers := newAnswerTracker(local)
+	cl, err := client.NewClient(answers, client.Config{
+		Realm: c.cfg.Realm,
+		// The router's guard finds the component's grants by authid.
+		HelloDetails: nxwamp.Dict{"authid": c.cfg.Name},
+		Logger:       c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
+	}
+	return &link{client: cl, answers: answers}, nil
+}
+
+// RefusedError is a router's ABORT in answer to HELLO or AUTHENTICATE:
+// the router is there but will not have the session (wrong secret, no
+// such realm, ...). URI is the router's reason, such as
+// wamp.error.authentication_failed.
+type RefusedError struct {
+	Router  string
+	URI     string
+	Message string
+}
+
+func (e *RefusedError) Error() string {
+	msg := fmt.Sprintf("router %s refused the session: %s", e.Router, e.URI)
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+func serialization(name string) serialize.Serialization {
+	switch name {
+	case "msgpack":
+		return serialize.MSGPACK
+	case "cbor":
+		return serialize.CBOR
+	}
+	return serialize.JSON
+}
+
+// dialNetwork connects to an external router and joins realm there. The
+// transport is created here, not by client.ConnectNet, so that it can be
+// wrapped: the answer tracker must see every YIELD (see peer.go), and the
+// handshake watcher must see an ABORT's reason, which nexus's client drops.
+func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log hclog.Logger) (*link, error) {
+	u, err := url.Parse(conn.URL)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := tlsConfig(conn, u)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", conn.Name, err)
+	}
+	if tlsCfg != nil && tlsCfg.InsecureSkipVerify {
+		log.Warn("TLS verification is off for this connection (insecure_skip_verify): anyone on the path can impersonate the router", "connection", conn.Name)
+	}
+	auth, err := authConfig(conn.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("connection %s: %w", conn.Name, err)
+	}
+	stdlog := log.Named("transport").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
+	dctx, cancel := context.WithTimeout(ctx, conn.ConnectTimeout)
+	defer cancel()
+	ser := serialization(conn.Serializer)
+	var p nxwamp.Peer
+	switch u.Scheme {
+	case "ws", "wss":
+		p, err = transport.ConnectWebsocketPeer(dctx, conn.URL, ser, tlsCfg, stdlog, &transport.WebsocketConfig{KeepAlive: conn.KeepAlive})
+	case "tcp", "tcps":
+		p, err = transport.ConnectRawSocketPeer(dctx, "tcp", u.Host, ser, tlsCfg, stdlog, 0)
+	case "unix":
+		p, err = transport.ConnectRawSocketPeer(dctx, "unix", path.Clean(u.Host+u.Path), ser, nil, stdlog, 0)
+	default:
+		err = fmt.Errorf("unsupported URL scheme %q", u.Scheme)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s (%s): %w", conn.Name, conn.URL, err)
+	}
+	hs := &handshakeWatcher{Peer: p}
+	answers := newAnswerTracker(hs)
+	cl, err := client.NewClient(answers, client.Config{
+		Realm:           realm,
+		HelloDetails:    auth.details,
+		AuthHandlers:    auth.handlers,
+		ResponseTimeout: conn.ConnectTimeout,
+		Logger:          log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	})
+	if err != nil {
+		if a := hs.abort(); a != nil {
+			msg, _ := nxwamp.AsString(a.Details[nxwamp.OptMessage])
+			return nil, &RefusedError{Router: conn.Name, URI: string(a.Reason), Message: msg}
+		}
+		return nil, fmt.Errorf("join realm %s on %s: %w", realm, conn.Name, err)
+	}
+	return &link{client: cl, answers: answers}, nil
+}
+
+// tlsConfig builds the client TLS settings; nil means plain TCP. Files are
+// read at each dial, so that rotated certificates apply on reconnect.
+func tlsConfig(conn *loader.Connection, u *url.URL) (*tls.Config, error) {
+	if u.Scheme != "wss" && u.Scheme != "tcps" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if u.Scheme == "tcps" {
+		// nexus takes the server name from the address otherwise, port
+		// included only if the host has no colon: set it here.
+		cfg.ServerName = u.Hostname()
+	}
+	t := conn.TLS
+	if t == nil {
+		return cfg, nil
+	}
+	if t.ServerName != "" {
+		cfg.ServerName = t.ServerName
+	}
+	cfg.InsecureSkipVerify = t.InsecureSkipVerify
+	if t.CAFile != "" {
+		pem, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificate", t.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		pair, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+type authSetup struct {
+	details  nxwamp.Dict
+	handlers map[string]client.AuthFunc
+}
+
+// authConfig turns a connection's auth block into HELLO details and
+// challenge handlers. nexus has no cryptosign client, so the challenge is
+// signed here, as Autobahn does: the hex of signature and challenge.
+func authConfig(a loader.Auth) (authSetup, error) {
+	s := authSetup{details: nxwamp.Dict{}, handlers: map[string]client.AuthFunc{}}
+	if a.AuthID != "" {
+		s.details["authid"] = a.AuthID
+	}
+	if a.AuthRole != "" {
+		s.details["authrole"] = a.AuthRole
+	}
+	secret := string(a.Secret)
+	switch a.Method {
+	case "", "anonymous":
+		s.handlers = nil
+		s.details["authmethods"] = nxwamp.List{"anonymous"}
+	case "ticket":
+		s.handlers["ticket"] = func(*nxwamp.Challenge) (string, nxwamp.Dict) { return secret, nxwamp.Dict{} }
+	case "wampcra":
+		s.handlers["wampcra"] = func(ch *nxwamp.Challenge) (string, nxwamp.Dict) {
+			return crsign.RespondChallenge(secret, ch, nil), nxwamp.Dict{}
+		}
+	case "cryptosign":
+		priv, err := ed25519Key(secret)
+		if err != nil {
+			return s, err
+		}
+		pub := priv.Public().(ed25519.PublicKey)
+		s.details["authextra"] = nxwamp.Dict{"pubkey": hex.EncodeToString(pub)}
+		s.handlers["cryptosign"] = func(ch *nxwamp.Challenge) (string, nxwamp.Dict) {
+			hexChal, _ := nxwamp.AsString(ch.Extra["challenge"])
+			chal, err := hex.DecodeString(hexChal)
+			if err != nil {
+				return "", nxwamp.Dict{}
+			}
+			sig := ed25519.Sign(priv, chal)
+			return hex.EncodeToString(append(sig, chal...)), nxwamp.Dict{}
+		}
+	default:
+		return s, fmt.Errorf("unknown auth method %q", a.Method)
+	}
+	return s, nil
+}
+
+func ed25519Key(h string) (ed25519.PrivateKey, error) {
+	b, err := hex.DecodeString(strings.TrimSpace(h))
+	if err != nil {
+		return nil, errors.New("private_key is not hex")
+	}
+	switch len(b) {
+	case ed25519.SeedSize:
+		return ed25519.NewKeyFromSeed(b), nil
+	case ed25519.PrivateKeySize:
+		return ed25519.PrivateKey(b), nil
+	}
+	return nil, fmt.Errorf("private_key has %d bytes; want a 32-byte seed or a 64-byte key", len(b))
+}
+
+// handshakeWatcher hands the handshake's messages to the nexus client one
+// at a time and keeps an ABORT, whose reason URI the client would drop.
+// Once the session is welcomed it steps aside: the client reads the
+// transport directly.
+type handshakeWatcher struct {
+	nxwamp.Peer
+	joined  atomic.Bool
+	mu      sync.Mutex
+	aborted *nxwamp.Abort
+}
+
+func (h *handshakeWatcher) Recv() <-chan nxwamp.Message {
+	if h.joined.Load() {
+		return h.Peer.Recv()
+	}
+	out := make(chan nxwamp.Message, 1)
+	go func() {
+		msg, ok := <-h.Peer.Recv()
+		if !ok {
+			close(out)
+			return
+		}
+		switch m := msg.(type) {
+		case *nxwamp.Welcome:
+			h.joined.Store(true)
+		case *nxwamp.Abort:
+			h.mu.Lock()
+			h.aborted = m
+			h.mu.Unlock()
+		}
+		out <- msg
+	}()
+	return out
+}
+
+func (h *handshakeWatcher) abort() *nxwamp.Abort {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.aborted
+}
