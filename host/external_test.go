@@ -380,14 +380,14 @@ func TestExternalReconnect(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				res, err := check.Call(ctx, "wamp.registration.lookup", nil, nxwamp.List{p}, nil, nil)
 				cancel()
-				if err != nil || len(res.Arguments) == 0 || res.Arguments[0] == nil {
+				if err != nil || !nonZeroID(res) {
 					return false
 				}
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			res, err := check.Call(ctx, "wamp.subscription.lookup", nil, nxwamp.List{"com.ext.in"}, nil, nil)
-			return err == nil && len(res.Arguments) > 0 && res.Arguments[0] != nil
+			return err == nil && nonZeroID(res)
 		})
 		back = append(back, time.Since(restarted))
 		// Exactly one session serves each procedure: no duplicate left by
@@ -463,6 +463,15 @@ func TestExternalReconnect(t *testing.T) {
 		return now <= baseline+5
 	})
 	t.Logf("goroutines: %d before %d reconnect cycles, %d after", baseline, cycles, now)
+}
+
+// nonZeroID: nexus's lookup meta procedures answer 0 for "none".
+func nonZeroID(res *nxwamp.Result) bool {
+	if len(res.Arguments) == 0 {
+		return false
+	}
+	id, ok := nxwamp.AsID(res.Arguments[0])
+	return ok && id != 0
 }
 
 type discardLog struct{}
