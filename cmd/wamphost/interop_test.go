@@ -159,12 +159,17 @@ var jsEventLine = regexp.MustCompile(`^event received: (\d+)$`)
 
 func TestInterop(t *testing.T) {
 	d := startRootLike(t)
+	interopSuite(t, d.URL)
+}
 
+// interopSuite runs the real clients against the components served at
+// url: the embedded router, or an external router the components joined.
+func interopSuite(t *testing.T, url string) {
 	for _, ser := range interopSerializers {
 		t.Run("python/"+ser+"/guide", func(t *testing.T) {
 			t.Parallel()
-			caller := pythonPeer(t, "guide_caller.py", d.URL, ser)
-			sub := pythonPeer(t, "guide_subscriber.py", d.URL, ser)
+			caller := pythonPeer(t, "guide_caller.py", url, ser)
+			sub := pythonPeer(t, "guide_subscriber.py", url, ser)
 			waitOK(t, caller)
 			if lines := caller.Lines(); !hasLine(lines, "call result: 5") {
 				t.Errorf("guide caller printed %q, want the line \"call result: 5\"", lines)
@@ -175,7 +180,7 @@ func TestInterop(t *testing.T) {
 
 		t.Run("js/"+ser, func(t *testing.T) {
 			t.Parallel()
-			p := nodePeer(t, "js_client.js", d.URL, ser)
+			p := nodePeer(t, "js_client.js", url, ser)
 			waitOK(t, p)
 			lines := p.Lines()
 			if !hasLine(lines, "call result: 5") {
@@ -191,10 +196,10 @@ func TestInterop(t *testing.T) {
 	// Each Python callee registers the same URI, so they take turns.
 	t.Run("wamphost calls python", func(t *testing.T) {
 		t.Parallel()
-		c := d.Client("realm1")
+		c := e2e.Connect(t, url, "realm1")
 		for _, ser := range interopSerializers {
 			t.Run(ser, func(t *testing.T) {
-				py := pythonPeer(t, "py_callee.py", d.URL, ser)
+				py := pythonPeer(t, "py_callee.py", url, ser)
 				py.WaitLine("procedure registered", peerWait)
 
 				res, err := call(t, c, "com.interop.go.mul", nxwamp.List{6, 7}, nil)
