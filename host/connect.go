@@ -105,9 +105,11 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	msg := fmt.Sprintf("router %s refused the session: %s", e.Router, e.URI)
-	if e.Message != "" {
-		msg += ": " + e.Message
+	msg := fmt.Sprintf("router %s refused the session", e.Router)
+	for _, part := range []string{e.URI, e.Message} {
+		if part != "" {
+			msg += ": " + part
+		}
 	}
 	return msg
 }
@@ -170,9 +172,14 @@ func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log
 		Logger:          log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	})
 	if err != nil {
-		if a := hs.abort(); a != nil {
+		if a, challenged := hs.outcome(); a != nil {
 			msg, _ := nxwamp.AsString(a.Details[nxwamp.OptMessage])
 			return nil, &RefusedError{Router: conn.Name, URI: string(a.Reason), Message: msg}
+		} else if challenged {
+			// A router may close the connection before its ABORT is
+			// written (nexus discards a closing peer's queue): after an
+			// AUTHENTICATE that is a refusal, not a network failure.
+			return nil, &RefusedError{Router: conn.Name, Message: "the router closed the connection in answer to the authentication response, without an ABORT (" + err.Error() + ")"}
 		}
 		return nil, fmt.Errorf("join realm %s on %s: %w", realm, conn.Name, err)
 	}
@@ -289,9 +296,10 @@ func ed25519Key(h string) (ed25519.PrivateKey, error) {
 // transport directly.
 type handshakeWatcher struct {
 	nxwamp.Peer
-	joined  atomic.Bool
-	mu      sync.Mutex
-	aborted *nxwamp.Abort
+	joined     atomic.Bool
+	mu         sync.Mutex
+	aborted    *nxwamp.Abort
+	challenged bool
 }
 
 func (h *handshakeWatcher) Recv() <-chan nxwamp.Message {
@@ -312,14 +320,19 @@ func (h *handshakeWatcher) Recv() <-chan nxwamp.Message {
 			h.mu.Lock()
 			h.aborted = m
 			h.mu.Unlock()
+		case *nxwamp.Challenge:
+			h.mu.Lock()
+			h.challenged = true
+			h.mu.Unlock()
 		}
 		out <- msg
 	}()
 	return out
 }
 
-func (h *handshakeWatcher) abort() *nxwamp.Abort {
+// outcome is the router's ABORT, if any, and whether it had challenged.
+func (h *handshakeWatcher) outcome() (*nxwamp.Abort, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.aborted
+	return h.aborted, h.challenged
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/transport"
 	"github.com/gammazero/nexus/v3/transport/serialize"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 	"github.com/hashicorp/go-hclog"
@@ -323,9 +324,7 @@ func TestExternalReconnect(t *testing.T) {
 					if c != nil {
 						_ = c.Close()
 					}
-					ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-					nc, err := client.ConnectNet(ctx, n.URL, client.Config{Realm: "realm1", Logger: discardLog{}})
-					cancel()
+					nc, err := dialCaller(n.URL)
 					if err != nil {
 						c = nil
 						time.Sleep(20 * time.Millisecond) // retry pace of a client waiting for its router
@@ -472,6 +471,30 @@ func nonZeroID(res *nxwamp.Result) bool {
 	}
 	id, ok := nxwamp.AsID(res.Arguments[0])
 	return ok && id != 0
+}
+
+// dialCaller connects a plain nexus client the way wamphost connects its
+// own sessions: through an answerTracker abandoned once the client is
+// done. A bare nexus client's Call blocks for ever sending to a WebSocket
+// transport whose writer died with the router once its queue is full
+// (client.go sends without a select), which this test hit.
+func dialCaller(url string) (*client.Client, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p, err := transport.ConnectWebsocketPeer(ctx, url, serialize.JSON, nil, discardLog{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	t := newAnswerTracker(p)
+	c, err := client.NewClient(t, client.Config{Realm: "realm1", Logger: discardLog{}})
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		<-c.Done()
+		t.abandon()
+	}()
+	return c, nil
 }
 
 type discardLog struct{}

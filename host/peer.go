@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"sync"
+	"time"
 
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
 )
@@ -111,6 +112,9 @@ func (t *answerTracker) wait(ctx context.Context) bool {
 	}
 }
 
+// closeGrace bounds how long Close waits for queued messages to leave.
+const closeGrace = 5 * time.Second
+
 func (t *answerTracker) Close() {
 	t.mu.Lock()
 	if t.closed {
@@ -120,6 +124,13 @@ func (t *answerTracker) Close() {
 	t.closed = true
 	t.mu.Unlock()
 	close(t.send)
-	<-t.done
+	select {
+	case <-t.done:
+	case <-time.After(closeGrace):
+		// The transport stopped taking messages (a connection that died
+		// unnoticed): what is still queued cannot be delivered.
+		t.abandon()
+		<-t.done
+	}
 	t.Peer.Close()
 }
