@@ -32,14 +32,14 @@ type authUser struct {
 	pub    ed25519.PublicKey
 }
 
-type keyStore map[string]authUser
+type testKeyStore map[string]authUser
 
 const (
 	saltIters  = 100
 	saltKeyLen = 32
 )
 
-func (ks keyStore) AuthKey(authid, method string) ([]byte, error) {
+func (ks testKeyStore) AuthKey(authid, method string) ([]byte, error) {
 	u, ok := ks[authid]
 	if !ok {
 		return nil, errors.New("no such user")
@@ -62,14 +62,14 @@ func (ks keyStore) AuthKey(authid, method string) ([]byte, error) {
 	return nil, errors.New("unsupported method")
 }
 
-func (ks keyStore) PasswordInfo(authid string) (string, int, int) {
+func (ks testKeyStore) PasswordInfo(authid string) (string, int, int) {
 	if u := ks[authid]; u.salt != "" {
 		return u.salt, saltKeyLen, saltIters
 	}
 	return "", 0, 0
 }
 
-func (ks keyStore) AuthRole(authid string) (string, error) {
+func (ks testKeyStore) AuthRole(authid string) (string, error) {
 	u, ok := ks[authid]
 	if !ok {
 		return "", errors.New("no such user")
@@ -77,12 +77,12 @@ func (ks keyStore) AuthRole(authid string) (string, error) {
 	return u.role, nil
 }
 
-func (ks keyStore) Provider() string { return "test" }
+func (ks testKeyStore) Provider() string { return "test" }
 
 // startAuthRouter serves a nexus router with ticket, wampcra and
 // cryptosign authenticators (and anonymous access for the test's own
 // client) over a real WebSocket on loopback.
-func startAuthRouter(t *testing.T, ks keyStore) string {
+func startAuthRouter(t *testing.T, ks testKeyStore) string {
 	t.Helper()
 	r, err := router.NewRouter(&router.Config{RealmConfigs: []*router.RealmConfig{{
 		URI: "realm1", AnonymousAuth: true, AllowDisclose: true,
@@ -118,7 +118,7 @@ func TestExternalAuth(t *testing.T) {
 	for i := range otherSeed {
 		otherSeed[i] = byte(200 - i)
 	}
-	ks := keyStore{
+	ks := testKeyStore{
 		"tix":    {role: "backend", ticket: "tick-3t-s3cret"},
 		"cra":    {role: "backend", secret: "cra-s3cret-plain"},
 		"salty":  {role: "backend", secret: "cra-s3cret-salted", salt: "salt123"},
