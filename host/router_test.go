@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -783,6 +784,61 @@ func TestAutobahnPythonAuth(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestAutobahnPythonCryptosign authenticates Autobahn|Python with
+// WAMP-cryptosign (its CryptosignKey, PyNaCl underneath) against the
+// principal "signer" over each serializer, and checks that the router
+// admitted it as signer/backend: in its WELCOME, and as a callee sees it.
+// A key the principal does not list, a signature by another key than the
+// one claimed, and a cryptosign client naming a ticket principal are all
+// refused with wamp.error.authentication_failed.
+func TestAutobahnPythonCryptosign(t *testing.T) {
+	py := e2e.Python(t)
+	f := startAuth(t, "")
+	url := f.h.url(t, "ws://")
+	backend := mustDial(t, url, cryptosignCfg("signer", f.signer))
+	if err := backend.Register("com.backend.who", func(_ context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		authid, _ := inv.Details["caller_authid"].(string)
+		role, _ := inv.Details["caller_authrole"].(string)
+		return client.InvokeResult{Args: nxwamp.List{authid + " " + role}}
+	}, nxwamp.Dict{nxwamp.OptDiscloseCaller: true}); err != nil {
+		t.Fatal(err)
+	}
+	seed := hex.EncodeToString(f.signer.Seed())
+	_, stranger, _ := ed25519.GenerateKey(rand.Reader)
+	strangerSeed := hex.EncodeToString(stranger.Seed())
+	authorized := hex.EncodeToString(f.signer.Public().(ed25519.PublicKey))
+	const refused = "refused wamp.error.authentication_failed"
+	type tc struct {
+		name string
+		args []string // AUTHID SEED [PUBKEY]
+		want []string
+	}
+	admitted := []string{"joined signer backend", "result 5", "who signer backend"}
+	var cases []tc
+	for _, ser := range []string{"json", "msgpack", "cbor"} {
+		cases = append(cases, tc{ser + "/authorized key", []string{ser, "signer", seed}, admitted})
+	}
+	cases = append(cases,
+		tc{"json/unlisted key", []string{"json", "signer", strangerSeed}, []string{refused}},
+		tc{"json/claims the listed key, signs with another", []string{"json", "signer", strangerSeed, authorized}, []string{refused}},
+		tc{"json/ticket principal", []string{"json", "joe", seed}, []string{refused}},
+		tc{"json/unknown authid", []string{"json", "nobody", seed}, []string{refused}},
+	)
+	script := filepath.Join(e2e.ModuleRoot(), "cmd", "wamphost", "testdata", "interop", "cryptosign_client.py")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"-u", script, url, "realm1"}, c.args...)
+			p := e2e.StartProc(t, exec.Command(py, args...))
+			if code := p.Wait(45 * time.Second); code != 0 {
+				t.Fatalf("client exited %d\nstdout:\n%s\nstderr:\n%s", code, strings.Join(p.Lines(), "\n"), p.Stderr())
+			}
+			if got := p.Lines(); !slices.Equal(got, c.want) {
+				t.Fatalf("client printed %q, want %q\nstderr:\n%s", got, c.want, p.Stderr())
+			}
+		})
 	}
 }
 

@@ -8,6 +8,8 @@
 #                    dependencies bring msgpack, but for CBOR they bring the
 #                    old `cbor` module while autobahn 22.7.1 imports `cbor2`:
 #                    without python3-cbor2 its CBORSerializer does not exist.
+#                    Its cryptosign support needs PyNaCl (python3-nacl, which
+#                    python3-autobahn depends on; the check imports it).
 #   autobahn-js      npm's autobahn, plus ws: Node 20 has no global WebSocket.
 #   nexusd           built from the Go module proxy at the nexus version
 #                    go.mod pins. `go install ...@v3.3.0` is refused (the
@@ -40,12 +42,12 @@ as_root() {
 }
 
 # --- Autobahn|Python --------------------------------------------------------
-py_check='import autobahn, msgpack, cbor2; from autobahn.wamp.serializer import MsgPackSerializer, CBORSerializer; print(autobahn.__version__)'
+py_check='import autobahn, msgpack, cbor2; from autobahn.wamp.serializer import MsgPackSerializer, CBORSerializer; from autobahn.wamp.cryptosign import CryptosignKey; print(autobahn.__version__)'
 if ! py_version=$("$PYTHON" -c "$py_check" 2>/dev/null); then
-	say "installing python3-autobahn python3-cbor2 (apt)"
+	say "installing python3-autobahn python3-cbor2 python3-nacl (apt)"
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-		python3-autobahn python3-msgpack python3-cbor2 >/dev/null
+		python3-autobahn python3-msgpack python3-cbor2 python3-nacl >/dev/null
 	py_version=$("$PYTHON" -c "$py_check")
 fi
 say "autobahn-python $py_version ($PYTHON, serializers json msgpack cbor)"
