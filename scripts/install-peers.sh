@@ -50,7 +50,7 @@ if ! py_version=$("$PYTHON" -c "$py_check" 2>/dev/null); then
 		python3-autobahn python3-msgpack python3-cbor2 python3-nacl >/dev/null
 	py_version=$("$PYTHON" -c "$py_check")
 fi
-say "autobahn-python $py_version ($PYTHON, serializers json msgpack cbor)"
+say "autobahn-python $py_version ($PYTHON, serializers json msgpack cbor; cryptosign)"
 
 # --- autobahn-js ------------------------------------------------------------
 node_dir=$dest/node
