@@ -927,8 +927,8 @@ func TestWamphostTest(t *testing.T) {
 		"PASS publications are recorded and delivered",
 		"PASS config and timeouts",
 		"FAIL fails on purpose",
-		"tests/sa.hcl:53:3: call com.sa.add: args: got [2], want [3]",
-		"tests/sa.hcl:57:3: expect_event com.sa.nothing: nothing was published there",
+		"tests/sa.hcl:55:21: call com.sa.add: args[0]: got 2, want 3",
+		"tests/sa.hcl:57:3: expect_event com.sa.nothing: nothing was published there within 1s",
 		"5 passed, 1 failed",
 	} {
 		if !strings.Contains(got, want) {

@@ -6,14 +6,18 @@
 package scripttest
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -44,6 +48,10 @@ import (
 //	  publish "com.myapp.oncounter" { args = [1] }
 //	  expect_event "com.myapp.log" { args = ["counted", 1] }
 //	}
+//
+// args and kwargs expectations compare exactly; args_contain and
+// kwargs_contain instead name values that must be among the args and keys
+// that must be among the kwargs.
 type fileSchema struct {
 	Tests []*testBlock `hcl:"test,block"`
 }
@@ -63,20 +71,45 @@ type callBlock struct {
 }
 
 type payloadBlock struct {
-	Args   hcl.Expression `hcl:"args,optional"`
-	Kwargs hcl.Expression `hcl:"kwargs,optional"`
+	Args          hcl.Expression `hcl:"args,optional"`
+	Kwargs        hcl.Expression `hcl:"kwargs,optional"`
+	ArgsContain   hcl.Expression `hcl:"args_contain,optional"`
+	KwargsContain hcl.Expression `hcl:"kwargs_contain,optional"`
 }
 
 type errorBlock struct {
-	URI    string         `hcl:"uri"`
-	Args   hcl.Expression `hcl:"args,optional"`
-	Kwargs hcl.Expression `hcl:"kwargs,optional"`
+	URI           hcl.Expression `hcl:"uri"`
+	Args          hcl.Expression `hcl:"args,optional"`
+	Kwargs        hcl.Expression `hcl:"kwargs,optional"`
+	ArgsContain   hcl.Expression `hcl:"args_contain,optional"`
+	KwargsContain hcl.Expression `hcl:"kwargs_contain,optional"`
 }
 
 type eventBlock struct {
-	Topic  string         `hcl:"topic,label"`
-	Args   hcl.Expression `hcl:"args,optional"`
-	Kwargs hcl.Expression `hcl:"kwargs,optional"`
+	Topic         string         `hcl:"topic,label"`
+	Args          hcl.Expression `hcl:"args,optional"`
+	Kwargs        hcl.Expression `hcl:"kwargs,optional"`
+	ArgsContain   hcl.Expression `hcl:"args_contain,optional"`
+	KwargsContain hcl.Expression `hcl:"kwargs_contain,optional"`
+	Timeout       *string        `hcl:"timeout,optional"`
+}
+
+// expectation is what expect, expect_error and expect_event check of a
+// payload.
+type expectation struct {
+	args, kwargs, argsContain, kwargsContain hcl.Expression
+}
+
+func (b *payloadBlock) expectation() expectation {
+	return expectation{b.Args, b.Kwargs, b.ArgsContain, b.KwargsContain}
+}
+
+func (b *errorBlock) expectation() expectation {
+	return expectation{b.Args, b.Kwargs, b.ArgsContain, b.KwargsContain}
+}
+
+func (b *eventBlock) expectation() expectation {
+	return expectation{b.Args, b.Kwargs, b.ArgsContain, b.KwargsContain}
 }
 
 var stepSchema = &hcl.BodySchema{Blocks: []hcl.BlockHeaderSchema{
@@ -213,7 +246,9 @@ func runTest(opts Options, t *testBlock) (fails []string, ds hcl.Diagnostics) {
 	return fails, nil
 }
 
-// value evaluates an optional attribute to plain JSON values.
+// value evaluates an optional attribute to plain WAMP values: whole
+// numbers that fit become int64 (or uint64), others float64, as a
+// MessagePack or CBOR peer would send them.
 func value(expr hcl.Expression) (any, bool, error) {
 	if expr == nil {
 		return nil, false, nil
@@ -229,9 +264,36 @@ func value(expr hcl.Expression) (any, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
 	var out any
-	err = json.Unmarshal(js, &out)
-	return out, true, err
+	if err := dec.Decode(&out); err != nil {
+		return nil, false, err
+	}
+	return numbers(out), true, nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+			return u
+		}
+		f, _ := x.Float64()
+		return f
+	case []any:
+		for i := range x {
+			x[i] = numbers(x[i])
+		}
+	case map[string]any:
+		for k := range x {
+			x[k] = numbers(x[k])
+		}
+	}
+	return v
 }
 
 func payload(a, k hcl.Expression) ([]any, map[string]any, error) {
@@ -254,43 +316,219 @@ func payload(a, k hcl.Expression) ([]any, map[string]any, error) {
 	return l, m, nil
 }
 
-// plain turns script-made values into what a JSON peer would receive, so
-// that expectations compare as written.
+// plain turns script-made values into plain WAMP values, as the router
+// would carry them between sessions.
 func plain(v any) (any, error) {
-	w, err := interp.ToWAMP(reflect.ValueOf(v))
-	if err != nil {
-		return nil, err
-	}
-	js, err := json.Marshal(w)
-	if err != nil {
-		return nil, err
-	}
-	var out any
-	err = json.Unmarshal(js, &out)
-	return out, err
+	return interp.ToWAMP(reflect.ValueOf(v))
 }
 
-// match compares an expectation with what arrived; an absent expectation
-// matches anything, and an expected empty list matches no values.
-func match(what string, expr hcl.Expression, got any) string {
-	want, set, err := value(expr)
-	if err != nil {
-		return what + ": " + err.Error()
+// wants is an expectation evaluated: each attribute's value, or unset.
+type wants struct {
+	names [4]string
+	exprs [4]hcl.Expression
+	vals  [4]any
+	set   [4]bool
+}
+
+// eval evaluates an expectation and checks that it makes sense.
+func (e expectation) eval() (*wants, string, hcl.Range) {
+	w := &wants{names: [4]string{"args", "kwargs", "args_contain", "kwargs_contain"},
+		exprs: [4]hcl.Expression{e.args, e.kwargs, e.argsContain, e.kwargsContain}}
+	for i, expr := range w.exprs {
+		var err error
+		if w.vals[i], w.set[i], err = value(expr); err != nil {
+			return nil, w.names[i] + ": " + err.Error(), expr.Range()
+		}
+		if !w.set[i] {
+			continue
+		}
+		if _, ok := w.vals[i].([]any); i%2 == 0 && !ok {
+			return nil, w.names[i] + " must be a list", expr.Range()
+		}
+		if _, ok := w.vals[i].(map[string]any); i%2 == 1 && !ok {
+			return nil, w.names[i] + " must be an object", expr.Range()
+		}
 	}
-	if !set {
-		return ""
+	for i := range 2 {
+		if w.set[i] && w.set[i+2] {
+			return nil, fmt.Sprintf("%s and %s cannot both be set", w.names[i], w.names[i+2]), w.exprs[i+2].Range()
+		}
 	}
-	g, err := plain(got)
-	if err != nil {
-		return what + ": " + err.Error()
+	return w, "", hcl.Range{}
+}
+
+// check compares an expectation with what arrived and says where the first
+// difference is ("" when it matches), and at which attribute.
+func (e expectation) check(gotArgs []any, gotKwargs map[string]any) (string, hcl.Range) {
+	w, d, rng := e.eval()
+	if w == nil {
+		return d, rng
 	}
-	if isEmpty(want) && isEmpty(g) {
-		return ""
+	return w.match(gotArgs, gotKwargs)
+}
+
+// match: an omitted attribute matches anything; an expected empty list or
+// object matches none.
+func (w *wants) match(gotArgs []any, gotKwargs map[string]any) (string, hcl.Range) {
+	for i, name := range w.names {
+		if !w.set[i] {
+			continue
+		}
+		var got any = gotKwargs
+		if i%2 == 0 {
+			got = gotArgs
+		}
+		g, err := plain(got)
+		if err != nil {
+			return name + ": " + err.Error(), w.exprs[i].Range()
+		}
+		var d string
+		switch i {
+		case 0, 1:
+			d = diff(name, g, w.vals[i])
+		case 2:
+			d = containsAll(g, w.vals[i])
+		case 3:
+			d = hasKeys(g, w.vals[i])
+		}
+		if d != "" {
+			if i >= 2 {
+				d = name + ": " + d
+			}
+			return d, w.exprs[i].Range()
+		}
 	}
-	if !reflect.DeepEqual(want, g) {
-		return fmt.Sprintf("%s: got %s, want %s", what, js(g), js(want))
+	return "", hcl.Range{}
+}
+
+// containsAll says which wanted value is not among got's.
+func containsAll(got, want any) string {
+	gl, _ := got.([]any)
+	wl, _ := want.([]any)
+	for _, w := range wl {
+		found := false
+		for _, g := range gl {
+			if diff("", g, w) == "" {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Sprintf("no value equals %s (got %s)", js(w), js(got))
+		}
 	}
 	return ""
+}
+
+// hasKeys compares the wanted keys only.
+func hasKeys(got, want any) string {
+	gm, _ := got.(map[string]any)
+	wm, _ := want.(map[string]any)
+	for _, k := range sortedKeys(wm) {
+		g, ok := gm[k]
+		if !ok {
+			return fmt.Sprintf("missing key %q (got %s)", k, js(got))
+		}
+		if d := diff(k, g, wm[k]); d != "" {
+			return d
+		}
+	}
+	return ""
+}
+
+// diff describes the first difference between got and want, by path:
+// "kwargs.ops[1]: got "div", want "mul"". Numbers compare by value, so 5
+// equals 5.0, but 2.5 does not equal 2; bytes compare as the base64 text
+// a JSON peer would receive.
+func diff(path string, got, want any) string {
+	if b, ok := got.([]byte); ok {
+		got = base64.StdEncoding.EncodeToString(b)
+	}
+	at := func(p string) string {
+		if path == "" {
+			return strings.TrimPrefix(p, ".")
+		}
+		return path + p
+	}
+	// Go's nil slices and maps arrive as null: an empty list or object
+	// and null are the same expectation.
+	if isEmpty(want) && isEmpty(got) {
+		return ""
+	}
+	differ := fmt.Sprintf("%s: got %s, want %s", path, js(got), js(want))
+	if path == "" {
+		differ = fmt.Sprintf("got %s, want %s", js(got), js(want))
+	}
+	switch w := want.(type) {
+	case []any:
+		g, ok := got.([]any)
+		if !ok {
+			return differ
+		}
+		if len(g) != len(w) {
+			return fmt.Sprintf("%s: got %d values, want %d (got %s, want %s)", path, len(g), len(w), js(g), js(w))
+		}
+		for i := range w {
+			if d := diff(at(fmt.Sprintf("[%d]", i)), g[i], w[i]); d != "" {
+				return d
+			}
+		}
+		return ""
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return differ
+		}
+		for _, k := range sortedKeys(w) {
+			gv, ok := g[k]
+			if !ok {
+				return fmt.Sprintf("%s: missing key %q (got %s)", path, k, js(g))
+			}
+			if d := diff(at("."+k), gv, w[k]); d != "" {
+				return d
+			}
+		}
+		for _, k := range sortedKeys(g) {
+			if _, ok := w[k]; !ok {
+				return fmt.Sprintf("%s: unexpected key %q (got %s)", path, k, js(g))
+			}
+		}
+		return ""
+	}
+	if wn, ok := number(want); ok {
+		if gn, ok := number(got); ok && wn.Cmp(gn) == 0 {
+			return ""
+		}
+		return differ
+	}
+	if !reflect.DeepEqual(got, want) {
+		return differ
+	}
+	return ""
+}
+
+// number is a WAMP number as an exact rational, so that int64, uint64
+// and float64 compare by value without rounding large integers.
+func number(v any) (*big.Rat, bool) {
+	switch n := v.(type) {
+	case int64:
+		return new(big.Rat).SetInt64(n), true
+	case uint64:
+		return new(big.Rat).SetUint64(n), true
+	case float64:
+		r, ok := new(big.Rat).SetString(strconv.FormatFloat(n, 'g', -1, 64))
+		return r, ok
+	}
+	return nil, false
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func isEmpty(v any) bool {
@@ -321,9 +559,11 @@ type realm struct {
 	procs  []binding
 	subs   []binding
 	events []event
-	wg     sync.WaitGroup
-	ctx    context.Context
-	cancel context.CancelFunc
+	// published is closed, and replaced, at each publication.
+	published chan struct{}
+	wg        sync.WaitGroup
+	ctx       context.Context
+	cancel    context.CancelFunc
 }
 
 type binding struct {
@@ -348,7 +588,7 @@ type component struct {
 }
 
 func newRealm(cfg *loader.Config, log hclog.Logger, stdout io.Writer) (*realm, error) {
-	r := &realm{}
+	r := &realm{published: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	for i, cc := range cfg.Components {
 		prog, ds := interp.Load(interp.Options{Source: cc.Source, AllowImports: cc.AllowImports, Stdout: stdout})
@@ -490,26 +730,33 @@ func (r *realm) runCall(cb *callBlock, rng hcl.Range) string {
 	ctx, cancel := context.WithTimeout(r.ctx, timeout)
 	defer cancel()
 	res, err := r.call(ctx, cb.URI, args, kwargs, nil)
-	where := at(rng) + ": call " + cb.URI
-	switch {
-	case err != nil && cb.ExpectError == nil:
-		return where + ": unexpected error " + err.Error()
-	case err != nil:
+	what := "call " + cb.URI
+	fail := func(rng hcl.Range, msg string) string { return at(rng) + ": " + what + ": " + msg }
+	if cb.ExpectError != nil {
+		wantURI, _, verr := value(cb.ExpectError.URI)
+		uri, _ := wantURI.(string)
+		if verr != nil || uri == "" {
+			return fail(cb.ExpectError.URI.Range(), "expect_error: uri must be a URI")
+		}
+		if err == nil {
+			return fail(cb.ExpectError.URI.Range(), fmt.Sprintf("succeeded with %s, want error %s", js(res.Args), uri))
+		}
 		we, _ := wamp.AsError(err)
-		if we.URI != cb.ExpectError.URI {
-			return fmt.Sprintf("%s: error %s, want %s (%s)", where, we.URI, cb.ExpectError.URI, err)
+		if we.URI != uri {
+			return fail(cb.ExpectError.URI.Range(), fmt.Sprintf("error %s, want %s (%s)", we.URI, uri, err))
 		}
-		if f := match(where+": error args", cb.ExpectError.Args, we.Args); f != "" {
-			return f
+		if d, rng := cb.ExpectError.expectation().check(we.Args, we.Kwargs); d != "" {
+			return fail(rng, "error "+d)
 		}
-		return match(where+": error kwargs", cb.ExpectError.Kwargs, we.Kwargs)
-	case cb.ExpectError != nil:
-		return fmt.Sprintf("%s: succeeded with %s, want error %s", where, js(res.Args), cb.ExpectError.URI)
-	case cb.Expect != nil:
-		if f := match(where+": args", cb.Expect.Args, res.Args); f != "" {
-			return f
+		return ""
+	}
+	if err != nil {
+		return fail(rng, "unexpected error "+err.Error())
+	}
+	if cb.Expect != nil {
+		if d, rng := cb.Expect.expectation().check(res.Args, res.Kwargs); d != "" {
+			return fail(rng, d)
 		}
-		return match(where+": kwargs", cb.Expect.Kwargs, res.Kwargs)
 	}
 	return ""
 }
@@ -529,6 +776,8 @@ func (r *realm) publish(from *component, topic string, args []any, kwargs map[st
 	m, _ := pk.(map[string]any)
 	r.mu.Lock()
 	r.events = append(r.events, event{topic: topic, args: l, kwargs: m})
+	close(r.published)
+	r.published = make(chan struct{})
 	subs := append([]binding(nil), r.subs...)
 	r.mu.Unlock()
 	for _, b := range subs {
@@ -546,25 +795,61 @@ func (r *realm) publish(from *component, topic string, args []any, kwargs map[st
 	return nil
 }
 
-// expectEvent passes when some publication so far on topic matches.
+// eventWait is how long expect_event waits by default for a matching
+// publication: handlers may publish after the step that caused it, from
+// Session.Go or another handler.
+const eventWait = time.Second
+
+// expectEvent passes when some publication on topic, so far or within
+// the block's timeout, matches.
 func (r *realm) expectEvent(topic string, eb *eventBlock, rng hcl.Range) string {
+	wait := eventWait
+	if eb.Timeout != nil {
+		var err error
+		if wait, err = time.ParseDuration(*eb.Timeout); err != nil {
+			return fmt.Sprintf("%s: expect_event %s: timeout: %s", at(rng), topic, err)
+		}
+	}
+	exp, d, erng := eb.expectation().eval()
+	if exp == nil {
+		return fmt.Sprintf("%s: expect_event %s: %s", at(erng), topic, d)
+	}
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	for checked := 0; ; {
+		r.mu.Lock()
+		events := r.events[checked:len(r.events):len(r.events)]
+		next := r.published
+		r.mu.Unlock()
+		checked += len(events)
+		for _, e := range events {
+			if e.topic != topic {
+				continue
+			}
+			if d, _ := exp.match(e.args, e.kwargs); d == "" {
+				return ""
+			}
+		}
+		select {
+		case <-next:
+			continue
+		case <-deadline.C:
+		}
+		break
+	}
 	r.mu.Lock()
 	events := append([]event(nil), r.events...)
 	r.mu.Unlock()
 	var seen []string
 	for _, e := range events {
-		if e.topic != topic {
-			continue
+		if e.topic == topic {
+			seen = append(seen, js(e.args)+" "+js(e.kwargs))
 		}
-		if match("", eb.Args, e.args) == "" && match("", eb.Kwargs, e.kwargs) == "" {
-			return ""
-		}
-		seen = append(seen, js(e.args)+" "+js(e.kwargs))
 	}
 	if len(seen) == 0 {
-		return fmt.Sprintf("%s: expect_event %s: nothing was published there", at(rng), topic)
+		return fmt.Sprintf("%s: expect_event %s: nothing was published there within %s", at(rng), topic, wait)
 	}
-	return fmt.Sprintf("%s: expect_event %s: no publication matched; saw %s", at(rng), topic, strings.Join(seen, "; "))
+	return fmt.Sprintf("%s: expect_event %s: no publication matched within %s; saw %s", at(rng), topic, wait, strings.Join(seen, "; "))
 }
 
 // session is the fake wamp.Session each component's scripts get.
