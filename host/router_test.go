@@ -827,7 +827,7 @@ func TestAutobahnPythonCryptosign(t *testing.T) {
 		tc{"json/ticket principal", []string{"json", "joe", seed}, []string{refused}},
 		tc{"json/unknown authid", []string{"json", "nobody", seed}, []string{refused}},
 	)
-	script := filepath.Join(e2e.ModuleRoot(), "cmd", "wamphost", "testdata", "interop", "cryptosign_client.py")
+	script, _ := filepath.Abs(filepath.Join("testdata", "cryptosign_client.py"))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			args := append([]string{"-u", script, url, "realm1"}, c.args...)
