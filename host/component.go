@@ -519,6 +519,9 @@ func (c *component) stop(ctx context.Context) error {
 		return nil
 	}
 	c.stopSupervisor()
+	if c.gaveUp() {
+		c.h.clearGaveUp(c.cfg.Name)
+	}
 	c.life.Lock()
 	defer c.life.Unlock()
 	l := c.link.Load()

@@ -31,13 +31,20 @@ import (
 type link struct {
 	client  *client.Client
 	answers *answerTracker
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // close leaves the realm (if the router is still there) and frees the
 // transport. It waits for invocation handlers still running on the link.
+// A link that a failed rejoin already closed may be closed again.
 func (l *link) close() error {
-	l.answers.abandonIfDone(l.client.Done())
-	return l.client.Close()
+	l.closeOnce.Do(func() {
+		l.answers.abandonIfDone(l.client.Done())
+		l.closeErr = l.client.Close()
+	})
+	return l.closeErr
 }
 
 type linkKey struct{}
@@ -114,6 +121,62 @@ func (e *RefusedError) Error() string {
 	return msg
 }
 
+// TLSError is a TLS handshake with an external router that failed for a
+// reason a retry will not cure by itself: the router's certificate is not
+// trusted or names another host, the port does not speak TLS, or the
+// router refused the handshake (a client certificate it wants, say).
+type TLSError struct {
+	Router string
+	URL    string
+	Hint   string
+	Err    error
+}
+
+func (e *TLSError) Error() string {
+	msg := fmt.Sprintf("TLS handshake with router %s (%s) failed: %v", e.Router, e.URL, e.Err)
+	if e.Hint != "" {
+		msg += " (" + e.Hint + ")"
+	}
+	return msg
+}
+
+func (e *TLSError) Unwrap() error { return e.Err }
+
+// asTLSError recognises a TLS failure in a dial error. nexus's
+// WebsocketError does not unwrap, so its cause is looked at directly.
+func asTLSError(conn *loader.Connection, err error) *TLSError {
+	cause := err
+	var wsErr *transport.WebsocketError
+	if errors.As(err, &wsErr) {
+		cause = wsErr.Err
+	}
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+		record   tls.RecordHeaderError
+		alert    tls.AlertError
+	)
+	hint := ""
+	switch {
+	case errors.As(cause, &unknown):
+		hint = "the router's certificate is not signed by a trusted CA: name the CA in the connection's tls { ca_file = ... }"
+	case errors.As(cause, &hostname):
+		hint = "the certificate names another host: fix the URL, or set tls { server_name = ... } to a name the certificate holds"
+	case errors.As(cause, &invalid):
+		hint = "the router's certificate is invalid (expired, or not for server use)"
+	case errors.As(cause, &verify):
+	case errors.As(cause, &record):
+		hint = "the router does not speak TLS on this port: use ws:// or tcp://, or the router's TLS port"
+	case errors.As(cause, &alert):
+		hint = "the router refused the handshake; it may want a client certificate (tls { cert_file, key_file })"
+	default:
+		return nil
+	}
+	return &TLSError{Router: conn.Name, URL: conn.URL, Hint: hint, Err: cause}
+}
+
 func serialization(name string) serialize.Serialization {
 	switch name {
 	case "msgpack":
@@ -160,6 +223,11 @@ func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log
 		err = fmt.Errorf("unsupported URL scheme %q", u.Scheme)
 	}
 	if err != nil {
+		if tlsCfg != nil {
+			if terr := asTLSError(conn, err); terr != nil {
+				return nil, terr
+			}
+		}
 		return nil, fmt.Errorf("connect to %s (%s): %w", conn.Name, conn.URL, err)
 	}
 	hs := &handshakeWatcher{Peer: p}

@@ -26,13 +26,20 @@ type Host struct {
 	log    hclog.Logger
 	stdout io.Writer
 
-	mu     sync.Mutex
-	cfg    *loader.Config
+	mu  sync.Mutex
+	cfg *loader.Config
+	// router is nil while no component needs the embedded router and the
+	// config declares none (loader.Config.EmbeddedRouter).
 	router *embeddedRouter
 	comps  map[string]*component
 
 	stopping atomic.Bool
 	started  atomic.Bool // every component joined; see Ready
+	// gaveUpMu guards gaveUp: the components that stopped reconnecting,
+	// by name, with their router. Ready reads it without h.mu, which a
+	// reload holds for as long as it takes.
+	gaveUpMu sync.Mutex
+	gaveUp   map[string]string
 	metrics  *metrics
 	// defaultTimeout mirrors cfg.CallTimeout without mu: Session.Register
 	// reads it from OnJoin, which runs while Start or Reload holds mu.
@@ -102,7 +109,8 @@ func Check(cfg *loader.Config) diag.Diagnostics {
 	return all
 }
 
-// Start builds every component, starts the embedded router and joins each
+// Start builds every component, starts the embedded router (unless the
+// config has no router block and no component joins it) and joins each
 // component to its realm. On error, whatever was started is stopped again.
 func (h *Host) Start(ctx context.Context) error {
 	h.mu.Lock()
@@ -125,11 +133,15 @@ func (h *Host) Start(ctx context.Context) error {
 	for _, d := range problems {
 		h.log.Warn(d.Summary, "pos", d.Pos.String(), "detail", d.Detail)
 	}
-	r, err := startRouter(h.cfg, h.log.Named("router"), h.metrics.clientSessions)
-	if err != nil {
-		return err
+	if h.cfg.EmbeddedRouter() {
+		r, err := startRouter(h.cfg, h.log.Named("router"), h.metrics.clientSessions)
+		if err != nil {
+			return err
+		}
+		h.router = r
+	} else {
+		h.log.Info("embedded router not started: no router block, and every component joins a named connection")
 	}
-	h.router = r
 	for _, cc := range h.cfg.Components {
 		c := newComponent(h, cc)
 		if err := c.start(ctx, gens[cc.Name]); err != nil {

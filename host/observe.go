@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -13,9 +15,41 @@ import (
 )
 
 // Ready reports whether the host serves: every component has joined its
-// realm and shutdown has not begun. /readyz answers 503 otherwise.
+// realm, none has given up reconnecting to its router, and shutdown has
+// not begun. /readyz answers 503 otherwise. A component that is still
+// reconnecting does not count against readiness: it comes back by itself,
+// and a router's restart should not flap every daemon's readiness.
 func (h *Host) Ready() bool {
-	return h.started.Load() && !h.stopping.Load()
+	return h.started.Load() && !h.stopping.Load() && len(h.gaveUpList()) == 0
+}
+
+// setGaveUp records that a component stopped reconnecting (reconnect
+// { max_retries }); clearGaveUp forgets it when the component stops.
+func (h *Host) setGaveUp(component, router string) {
+	h.gaveUpMu.Lock()
+	defer h.gaveUpMu.Unlock()
+	if h.gaveUp == nil {
+		h.gaveUp = map[string]string{}
+	}
+	h.gaveUp[component] = router
+}
+
+func (h *Host) clearGaveUp(component string) {
+	h.gaveUpMu.Lock()
+	defer h.gaveUpMu.Unlock()
+	delete(h.gaveUp, component)
+}
+
+// gaveUpList describes the components that gave up, sorted.
+func (h *Host) gaveUpList() []string {
+	h.gaveUpMu.Lock()
+	defer h.gaveUpMu.Unlock()
+	out := make([]string, 0, len(h.gaveUp))
+	for c, r := range h.gaveUp {
+		out = append(out, c+" (router "+r+")")
+	}
+	sort.Strings(out)
+	return out
 }
 
 // BeginStop marks the host as stopping: /readyz turns 503 and new calls
@@ -32,7 +66,8 @@ type ReloadFunc func(ctx context.Context) (text string, err error)
 //
 //	GET  /metrics  Prometheus text exposition of the host's registry
 //	GET  /healthz  200 while the process serves HTTP at all (liveness)
-//	GET  /readyz   200 when Ready, 503 before every component joined and while stopping
+//	GET  /readyz   200 when Ready; 503 before every component joined, while a
+//	               component has given up reconnecting, and while stopping
 //	POST /-/reload runs reload and answers 200, or 422 with the diagnostics
 //
 // /-/reload answers 404 when reload is nil, and 403 to clients not on
@@ -54,6 +89,9 @@ func (h *Host) Handler(reload ReloadFunc) http.Handler {
 		case !h.started.Load():
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintln(w, "starting: components have not all joined")
+		case len(h.gaveUpList()) > 0:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "gave up reconnecting: "+strings.Join(h.gaveUpList(), ", ")+"; reload or restart to retry")
 		default:
 			fmt.Fprintln(w, "ready")
 		}

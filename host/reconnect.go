@@ -63,11 +63,13 @@ func (c *component) supervise(l *link) {
 // joinLater decides what a failed first dial means. A router that cannot
 // be reached yet is waited for, as after a lost connection, so that the
 // daemon starts whatever order services come up in. A router that answers
-// and refuses (wrong secret, unknown realm) is a config error: the start
-// fails with its error URI.
+// and refuses (wrong secret, unknown realm), or whose TLS handshake fails
+// (untrusted certificate, wrong name, no TLS on the port), is a config
+// error: the start fails with the router's error URI or the TLS error.
 func (c *component) joinLater(err error) bool {
 	var refused *RefusedError
-	if c.cfg.Connection == nil || errors.As(err, &refused) {
+	var tlsErr *TLSError
+	if c.cfg.Connection == nil || errors.As(err, &refused) || errors.As(err, &tlsErr) {
 		return false
 	}
 	c.log.Warn("router unreachable: the component joins when it answers", "router", c.cfg.Router, "url", c.cfg.Connection.URL, "error", err)
@@ -145,6 +147,16 @@ func (s *supervisor) run(l *link) {
 	}
 }
 
+// gaveUp reports whether the component stopped reconnecting for good.
+func (c *component) gaveUp() bool {
+	if c.sup == nil {
+		return false
+	}
+	c.sup.mu.Lock()
+	defer c.sup.mu.Unlock()
+	return c.sup.gaveUp
+}
+
 // redial dials until it joins, the policy gives up, or the component
 // stops. The first attempt is immediate (a blip heals at once); then the
 // delay grows from InitialDelay by Factor up to MaxDelay, with jitter.
@@ -155,8 +167,11 @@ func (s *supervisor) redial() *link {
 		s.mu.Lock()
 		if pol.MaxRetries >= 0 && s.attempts >= pol.MaxRetries {
 			s.gaveUp = true
+			lastErr := s.lastErr
 			s.mu.Unlock()
-			log.Error("gave up reconnecting: the component stays down until a reload or restart", "router", s.conn.Name, "attempts", pol.MaxRetries)
+			s.c.h.setGaveUp(s.name, s.conn.Name)
+			log.Error("gave up reconnecting: the component stays down, and the daemon not ready, until a reload (SIGHUP) or a restart",
+				"router", s.conn.Name, "url", s.conn.URL, "attempts", pol.MaxRetries, "last_error", fmt.Sprint(lastErr))
 			return nil
 		}
 		s.mu.Unlock()
@@ -175,10 +190,12 @@ func (s *supervisor) redial() *link {
 		s.mu.Unlock()
 		l, err := dialNetwork(s.ctx, s.conn, s.realm, log)
 		if err == nil {
-			if s.rejoin(l) {
+			var joined bool
+			if joined, err = s.rejoin(l); joined {
 				return l
+			} else if err == nil {
+				return nil // stopping
 			}
-			return nil
 		}
 		if s.ctx.Err() != nil {
 			return nil
@@ -188,13 +205,26 @@ func (s *supervisor) redial() *link {
 		s.mu.Unlock()
 		delay = nextDelay(delay, pol)
 		var refused *RefusedError
-		if errors.As(err, &refused) {
+		var tlsErr *TLSError
+		var joinErr *onJoinError
+		switch {
+		case errors.As(err, &joinErr):
+			log.Error("OnJoin failed after reconnecting: left the new session; retrying with the reconnect policy", "router", s.conn.Name, "error", joinErr.err, "attempt", attempt, "next_in", delay.Round(time.Millisecond))
+		case errors.As(err, &refused):
 			log.Error("reconnect refused by the router", "router", s.conn.Name, "uri", refused.URI, "error", err, "attempt", attempt, "next_in", delay.Round(time.Millisecond))
-		} else {
+		case errors.As(err, &tlsErr):
+			log.Error("reconnect failed: TLS", "router", s.conn.Name, "error", err, "attempt", attempt, "next_in", delay.Round(time.Millisecond))
+		default:
 			log.Warn("reconnect failed", "router", s.conn.Name, "error", err, "attempt", attempt, "next_in", delay.Round(time.Millisecond))
 		}
 	}
 }
+
+// onJoinError is OnJoin failing on a rejoined session.
+type onJoinError struct{ err error }
+
+func (e *onJoinError) Error() string { return "OnJoin failed after reconnecting: " + e.err.Error() }
+func (e *onJoinError) Unwrap() error { return e.err }
 
 // nextDelay grows the wait by the policy, jittered.
 func nextDelay(prev time.Duration, pol loader.Reconnect) time.Duration {
@@ -212,16 +242,20 @@ func nextDelay(prev time.Duration, pol loader.Reconnect) time.Duration {
 }
 
 // rejoin puts a fresh session in place of the lost one: the old OnJoin's
-// epoch ends (OnLeave, background work, run-time bindings), every declared
-// binding is made again on the new session, and OnJoin runs again. It
-// reports false if the component stopped meanwhile.
-func (s *supervisor) rejoin(l *link) bool {
+// epoch ends (OnLeave, background work, run-time bindings), OnJoin runs
+// again, and every declared binding is made again on the new session. It
+// reports false if the component stopped meanwhile, and an onJoinError if
+// OnJoin failed: as at start-up, the bindings do not go live without the
+// state OnJoin sets up, so the new session is left and the supervisor
+// tries again with its backoff (a dependency OnJoin calls may not be back
+// yet), within max_retries.
+func (s *supervisor) rejoin(l *link) (bool, error) {
 	c := s.c
 	c.life.Lock()
 	defer c.life.Unlock()
 	if s.ctx.Err() != nil {
 		go l.close()
-		return false
+		return false, nil
 	}
 	g := c.current()
 	old := c.link.Load()
@@ -239,7 +273,8 @@ func (s *supervisor) rejoin(l *link) bool {
 	}
 	c.routes = map[string]*route{}
 	if err := g.join(c); err != nil {
-		c.log.Error("OnJoin failed after reconnecting; the declared bindings serve anyway", "error", err)
+		go func() { _ = l.close() }()
+		return false, &onJoinError{err}
 	}
 	var errs []error
 	for _, b := range c.cfg.Bindings() {
@@ -257,7 +292,7 @@ func (s *supervisor) rejoin(l *link) bool {
 	c.h.metrics.reconnects.WithLabelValues(s.name).Inc()
 	c.log.Info("rejoined", "router", s.conn.Name, "realm", s.realm, "session", uint64(l.client.ID()),
 		"down_for", down.Round(time.Millisecond), "attempts", attempts, "bindings", len(c.cfg.Bindings())-len(errs))
-	return true
+	return true, nil
 }
 
 // swapDown installs a reloaded generation while the session is down: the

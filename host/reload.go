@@ -66,7 +66,9 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	if h.stopping.Load() {
 		return rep, errors.New("shutting down")
 	}
-	rep.Diagnostics = append(rep.Diagnostics, routerChanges(h.cfg.Router, cfg.Router, cfg.File)...)
+	if h.router != nil {
+		rep.Diagnostics = append(rep.Diagnostics, routerChanges(h.cfg.Router, cfg.Router, cfg.File)...)
+	}
 
 	type plan struct {
 		cc   *loader.Component
@@ -81,7 +83,7 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 		hash := sourceHash(cc.Source)
 		if running {
 			g := c.current()
-			if g.hash == hash && sameComponent(g.cfg, cc) {
+			if g.hash == hash && sameComponent(g.cfg, cc) && !c.gaveUp() {
 				continue
 			}
 			if g.cfg.Realm != cc.Realm && sameConnection(g.cfg, cc) {
@@ -97,9 +99,10 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 			continue
 		}
 		switch {
-		case running && !sameConnection(c.current().cfg, cc):
+		case running && (!sameConnection(c.current().cfg, cc) || c.gaveUp()):
 			// Another router, realm or credential: only a new session
-			// can carry it.
+			// can carry it. A component that gave up reconnecting gets
+			// one too: a reload is how an operator says "try again".
 			resessions = append(resessions, plan{cc, next})
 		case running:
 			rebuilds = append(rebuilds, plan{cc, next})
@@ -117,8 +120,22 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	}
 	rep.Diagnostics = append(rep.Diagnostics, problems...)
 
-	if err := h.applyRealms(cfg); err != nil {
-		return rep, err
+	// A config that starts needing the embedded router gets it now, with
+	// its listeners as written: nothing listened before, so nothing is
+	// left for a restart to apply. One that stops needing it keeps it
+	// running until a restart, not to cut off the clients on it.
+	routerStarted := false
+	if h.router == nil && cfg.EmbeddedRouter() {
+		r, err := startRouter(cfg, h.log.Named("router"), h.metrics.clientSessions)
+		if err != nil {
+			rep.Duration = time.Since(start)
+			return rep, fmt.Errorf("start the embedded router: %w", err)
+		}
+		h.router, routerStarted = r, true
+	} else if h.router != nil {
+		if err := h.applyRealms(cfg); err != nil {
+			return rep, err
+		}
 	}
 	var errs []error
 	for _, p := range starts {
@@ -167,10 +184,12 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 		delete(h.comps, name)
 		rep.Stopped = append(rep.Stopped, name)
 	}
-	h.removeRealms(cfg.Router.Realms)
 	newCfg := *cfg
-	newCfg.Router = h.cfg.Router
-	newCfg.Router.Realms = runningRealms(h.cfg.Router.Realms, cfg.Router.Realms)
+	if h.router != nil && !routerStarted {
+		h.removeRealms(cfg.Router.Realms)
+		newCfg.Router = h.cfg.Router
+		newCfg.Router.Realms = runningRealms(h.cfg.Router.Realms, cfg.Router.Realms)
+	}
 	h.cfg = &newCfg
 	h.defaultTimeout.Store(int64(newCfg.CallTimeout))
 	sort.Strings(rep.Started)

@@ -55,6 +55,9 @@ type Config struct {
 
 // Router is the embedded router.
 type Router struct {
+	// Declared is true when the config has a router block. Without one,
+	// the embedded router only starts if a component joins it.
+	Declared bool
 	// Listen, Path, MaxMessageSize and AllowOrigins are the shorthand for
 	// one WebSocket listener; when listener blocks are given they keep
 	// their defaults and Listeners says what is served.
@@ -235,4 +238,20 @@ type Binding struct {
 
 	Range        hcl.Range
 	HandlerRange hcl.Range
+}
+
+// EmbeddedRouter reports whether the config needs the embedded router: it
+// declares a router block, or a component joins the embedded router.
+// A config whose components all join named connections, with no router
+// block, opens no port of its own.
+func (c *Config) EmbeddedRouter() bool {
+	if c.Router.Declared {
+		return true
+	}
+	for _, cc := range c.Components {
+		if cc.Connection == nil {
+			return true
+		}
+	}
+	return false
 }

@@ -171,3 +171,37 @@ component "b" {
 		t.Errorf("sourcesIn evaluated an out-of-range number: %v", got)
 	}
 }
+
+// TestEmbeddedRouterNeeded: the embedded router is wanted when a router
+// block is declared (even an empty one) or a component joins it, and not
+// when every component joins a named connection and no block says so.
+func TestEmbeddedRouterNeeded(t *testing.T) {
+	const conn = `connection "ext" { url = "ws://127.0.0.1:9/ws" }
+`
+	const external = `component "a" {
+  router = "ext"
+  realm  = "realm1"
+  source = "app"
+}
+`
+	const jsonConn = `"connection": {"ext": {"url": "ws://127.0.0.1:9/ws"}}`
+	const jsonExternal = `"component": {"a": {"router": "ext", "realm": "realm1", "source": "app"}}`
+	cases := []struct {
+		name, hcl, json string
+		want            bool
+	}{
+		{"all external, no router block", conn + external, "{" + jsonConn + ", " + jsonExternal + "}", false},
+		{"all external, empty router block", conn + "router {}\n" + external, "{" + jsonConn + `, "router": {}, ` + jsonExternal + "}", true},
+		{"one on the embedded router", conn + external + `component "b" { source = "app" }`,
+			"{" + jsonConn + `, "component": {"a": {"router": "ext", "realm": "realm1", "source": "app"}, "b": {"source": "app"}}}`, true},
+		{"no components", conn, "{" + jsonConn + "}", false},
+	}
+	for _, c := range cases {
+		for name, src := range map[string]string{"c.hcl": c.hcl, "c.json": c.json} {
+			cfg := parse(t, name, src)
+			if got := cfg.EmbeddedRouter(); got != c.want {
+				t.Errorf("%s (%s): EmbeddedRouter() = %v, want %v (Declared %v)", c.name, name, got, c.want, cfg.Router.Declared)
+			}
+		}
+	}
+}

@@ -30,6 +30,7 @@ func TestSyntaxParity(t *testing.T) {
 		CallTimeout:   DefaultCallTimeout,
 		Watch:         &no,
 		Router: Router{
+			Declared:       true,
 			Listen:         "127.0.0.1:9000",
 			Path:           "/wamp",
 			MaxMessageSize: 65536,

@@ -98,6 +98,7 @@ func (d *decoder) router(raw *rawRouter) Router {
 		r.Listeners = []*Listener{r.shorthandListener(hcl.Range{})}
 		return r
 	}
+	r.Declared = true
 	r.Listen = d.str(raw.Listen, DefaultListen)
 	if _, port, err := net.SplitHostPort(r.Listen); err != nil || port == "" {
 		d.errorf(raw.Listen.Range(), "Invalid listen address", "listen must be host:port, such as \"127.0.0.1:8080\" or \":8080\"; %q is not.", r.Listen)

@@ -39,11 +39,11 @@ type reloadReply struct {
 // status is the one line `systemctl status` shows while serving.
 func (d *daemon) status() string {
 	cfg := d.h.Config()
-	addr := cfg.Router.Listen
-	if a := d.h.Addr(); a != nil {
-		addr = a.String() // the port actually bound, when the config says 0
+	a := d.h.Addr() // the port actually bound, when the config says 0
+	if a == nil {
+		return fmt.Sprintf("serving %d component(s) on external routers; embedded router not running", len(cfg.Components))
 	}
-	return fmt.Sprintf("serving %d component(s) on %s", len(cfg.Components), addr)
+	return fmt.Sprintf("serving %d component(s) on %s", len(cfg.Components), a)
 }
 
 // reload applies the config file again, telling systemd around it, and

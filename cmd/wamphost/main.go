@@ -214,7 +214,7 @@ lets calls in flight finish within the grace period, and exits 0.`, stderr)
 	defer signal.Stop(hup)
 	go d.watchdog(life)
 	_ = sd.Ready(d.status())
-	log.Info("ready", "components", len(cfg.Components), "watch", watching)
+	log.Info("ready", "components", len(cfg.Components), "watch", watching, "embedded_router", h.Addr() != nil)
 	for ctx.Err() == nil {
 		select {
 		case <-ctx.Done():

@@ -113,6 +113,16 @@ func Start(t testing.TB, files Files, args ...string) *Daemon {
 	return d
 }
 
+// StartNoRouter is Start for a daemon that runs no embedded router (no
+// router block, every component on a named connection): it waits for
+// "ready" alone, and URL stays empty.
+func StartNoRouter(t testing.TB, files Files, args ...string) *Daemon {
+	t.Helper()
+	d := Launch(t, files, args...)
+	d.WaitLog("ready", 1, 30*time.Second)
+	return d
+}
+
 // Launch is Start without waiting for readiness.
 func Launch(t testing.TB, files Files, args ...string) *Daemon {
 	t.Helper()
