@@ -86,12 +86,6 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 			if g.hash == hash && sameComponent(g.cfg, cc) && !c.gaveUp() {
 				continue
 			}
-			if g.cfg.Realm != cc.Realm && sameConnection(g.cfg, cc) {
-				// A component that moves realm needs a new session.
-				problems = append(problems, diag.Diagnostic{Severity: diag.Error, Pos: pos(cc.Range), Summary: "realm changed",
-					Detail: fmt.Sprintf("component %q moves from realm %s to %s: rename the component (or restart) to move it", cc.Name, g.cfg.Realm, cc.Realm)})
-				continue
-			}
 		}
 		next, ds := build(cc, h.stdout, h.componentLog(cc.Name))
 		problems = append(problems, ds...)

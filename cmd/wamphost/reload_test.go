@@ -375,3 +375,35 @@ func TestSIGHUPReloadsWithWatchingOff(t *testing.T) {
 	d.WaitLog("reloaded", 1, 5*time.Second)
 	waitServed(t, c, 8, time.Second)
 }
+
+func TestRealmChangeMovesTheComponent(t *testing.T) {
+	config := `
+router {
+  listen = "127.0.0.1:0"
+  realm "realm1" {}
+  realm "realm2" {}
+}
+
+component "adder" {
+  source = "adder"
+  realm  = "REALM"
+  register "com.myapp.add2" { handler = "Add2" }
+}
+`
+	d := e2e.Start(t, e2e.Files{
+		"components.hcl": strings.Replace(config, "REALM", "realm1", 1),
+		"adder/adder.go": adderScript(0),
+	})
+	c1, c2 := d.Client("realm1"), d.Client("realm2")
+	if got, err := add2(t, c1); err != nil || got != 3 {
+		t.Fatalf("add2 in realm1 = %d, %v", got, err)
+	}
+	writeFile(t, filepath.Join(d.Dir, "components.hcl"), strings.Replace(config, "REALM", "realm2", 1))
+	d.WaitLog("reloaded", 1, 5*time.Second)
+	if got, err := add2(t, c2); err != nil || got != 3 {
+		t.Fatalf("add2 in realm2 after the move = %d, %v", got, err)
+	}
+	if _, err := add2(t, c1); wampErr(err) != "wamp.error.no_such_procedure" {
+		t.Fatalf("add2 in realm1 after the move: %v, want no_such_procedure", err)
+	}
+}
