@@ -34,6 +34,7 @@ peers:
 	./scripts/install-peers.sh "$(PEERS)"
 
 lint:
+	@grep -q '^go 1.25' go.mod || { echo "go.mod must stay at the Go 1.25 language level (go get go@1.25.0 downgrades what raised it)"; exit 1; }
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gammazero/nexus/v3/client"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
+
 	"github.com/wamphost/wamphost/internal/e2e"
 )
 
@@ -135,8 +138,8 @@ func TestScaleOut(t *testing.T) {
 
 	const callers = 8
 	var stop atomic.Bool
-	var ok, failed, afterKill, afterKillFromA atomic.Int64
-	var killed atomic.Bool
+	var ok, failed, afterKill, afterKillFromA, failedAfterNoticed atomic.Int64
+	var killed, noticed atomic.Bool
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failures []string
@@ -146,12 +149,15 @@ func TestScaleOut(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for !stop.Load() {
-				wasKilled := killed.Load()
+				wasKilled, wasNoticed := killed.Load(), noticed.Load()
 				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				res, err := cl.Call(ctx, "com.scale.whoami", nil, nil, nil, nil)
 				cancel()
 				if err != nil {
 					failed.Add(1)
+					if wasNoticed {
+						failedAfterNoticed.Add(1)
+					}
 					mu.Lock()
 					failures = append(failures, err.Error())
 					mu.Unlock()
@@ -175,15 +181,27 @@ func TestScaleOut(t *testing.T) {
 	a.Signal(syscall.SIGKILL)
 	a.Wait(10 * time.Second)
 	killed.Store(true)
+	// Calls the router sent to a before it noticed a was gone may fail;
+	// from the moment the router lists one callee, none may.
+	for calleeCount(t, c, "com.scale.whoami") != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the router still lists two callees 30s after the kill")
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval
+	}
+	noticed.Store(true)
 	// The survivor serves every call from here on.
 	for afterKill.Load() < 200 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // polling interval while callers run
 	}
 	stop.Store(true)
 	wg.Wait()
-	t.Logf("after SIGKILL of daemon a: %d calls failed (at most the %d in flight may), %d calls ok after the kill", failed.Load(), callers, afterKill.Load())
-	if failed.Load() > callers {
-		t.Errorf("%d calls failed, more than the %d that could be in flight on the killed daemon: %v", failed.Load(), callers, failures)
+	t.Logf("after SIGKILL of daemon a: %d calls failed, all sent to a before the router noticed it had gone (%d callers); %d calls ok after the kill", failed.Load(), callers, afterKill.Load())
+	if n := failedAfterNoticed.Load(); n > 0 {
+		t.Errorf("%d calls started after the router dropped daemon a failed: %v", n, failures)
+	}
+	if failed.Load() > 2*callers {
+		t.Errorf("%d calls failed; only calls in flight on (or routed to) the killed daemon may: %v", failed.Load(), failures)
 	}
 	if afterKill.Load() < 200 {
 		t.Errorf("only %d calls succeeded after the kill", afterKill.Load())
@@ -191,4 +209,21 @@ func TestScaleOut(t *testing.T) {
 	if afterKillFromA.Load() > 0 {
 		t.Errorf("%d calls were answered by the killed daemon", afterKillFromA.Load())
 	}
+}
+
+// calleeCount asks the router how many sessions serve uri.
+func calleeCount(t *testing.T, c *client.Client, uri string) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.Call(ctx, "wamp.registration.lookup", nil, nxwamp.List{uri}, nil, nil)
+	if err != nil || len(res.Arguments) == 0 || res.Arguments[0] == nil {
+		return 0
+	}
+	res, err = c.Call(ctx, "wamp.registration.list_callees", nil, nxwamp.List{res.Arguments[0]}, nil, nil)
+	if err != nil {
+		return 0
+	}
+	ids, _ := nxwamp.AsList(res.Arguments[0])
+	return len(ids)
 }
