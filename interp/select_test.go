@@ -70,4 +70,3 @@ func Echo(ctx context.Context, n int) (int, error) {
 		t.Error(err)
 	}
 }
-
