@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"hash/crc32"
 	"reflect"
-	"sort"
 	"strings"
 	"unicode"
 
@@ -163,14 +162,4 @@ var copiedPointees = map[reflect.Type]bool{
 // symbolKey is yaegi's key for an import path: "path/name".
 func symbolKey(path string) string {
 	return path + "/" + path[strings.LastIndex(path, "/")+1:]
-}
-
-// sortedKeys lists a set in order, for stable log lines.
-func sortedKeys(set map[string]bool) []string {
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

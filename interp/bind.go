@@ -143,8 +143,9 @@ func (s *signature) bind(in []reflect.Value, args []any, kwargs map[string]any) 
 			for k := range kwargs {
 				used[k] = true
 			}
-			v = kwargs
-			if v == nil {
+			if kwargs != nil {
+				v = kwargs
+			} else {
 				v = map[string]any{}
 			}
 		default:

@@ -29,7 +29,6 @@ const maxDepth = 64
 var (
 	timeType      = reflect.TypeOf(time.Time{})
 	durationType  = reflect.TypeOf(time.Duration(0))
-	bytesType     = reflect.TypeOf([]byte(nil))
 	marshalerType = reflect.TypeOf((*json.Marshaler)(nil)).Elem()
 	errorType     = reflect.TypeOf((*error)(nil)).Elem()
 )

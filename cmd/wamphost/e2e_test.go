@@ -19,10 +19,6 @@ import (
 // These tests start the real wamphost binary on a free port and drive it
 // over WebSocket with a nexus client.
 
-func examplePath(name string) string {
-	return filepath.Join(e2e.ModuleRoot(), "examples", name)
-}
-
 const coreConfig = `
 router {
   listen = "127.0.0.1:0"

@@ -122,8 +122,8 @@ component "add2" {
 	d := e2e.LaunchEnv(t, dir, []string{"NOTIFY_SOCKET=" + sock.path, "WATCHDOG_USEC=200000"})
 	pings := 0
 
-	m := sock.expect(&pings, "STATUS", "starting 1 component(s)")
-	m = sock.expect(&pings, "READY", "1")
+	sock.expect(&pings, "STATUS", "starting 1 component(s)")
+	m := sock.expect(&pings, "READY", "1")
 	if !strings.HasPrefix(m["STATUS"], "serving 1 component(s)") {
 		t.Fatalf("READY status %q", m["STATUS"])
 	}
