@@ -25,6 +25,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/agext/levenshtein"
 	yaegi "github.com/traefik/yaegi/interp"
 
 	"github.com/wamphost/wamphost/internal/diag"
@@ -331,9 +332,13 @@ func (p *Program) lookup(name string) (*function, error) {
 
 func (p *Program) suggest(name string) string {
 	var names []string
+	best, bestDist := "", 3 // suggest only near misses: two edits at most
 	for n := range p.funcs {
 		if strings.EqualFold(n, name) {
 			return " (did you mean " + n + "?)"
+		}
+		if d := levenshtein.Distance(strings.ToLower(n), strings.ToLower(name), nil); d < bestDist || d == bestDist && n < best {
+			best, bestDist = n, d
 		}
 		names = append(names, n)
 	}
@@ -341,7 +346,11 @@ func (p *Program) suggest(name string) string {
 		return ""
 	}
 	sort.Strings(names)
-	return " (exported functions: " + strings.Join(names, ", ") + ")"
+	list := "exported functions: " + strings.Join(names, ", ")
+	if best != "" {
+		return " (did you mean " + best + "? " + list + ")"
+	}
+	return " (" + list + ")"
 }
 
 func baseNames(files []string) []string {

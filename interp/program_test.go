@@ -153,8 +153,12 @@ func TestMissingHandler(t *testing.T) {
 		t.Errorf("Procedure(add2) error = %v, want a did-you-mean for Add2 naming the files", err)
 	}
 	_, err = p.EventHandler("Counter")
-	if err == nil || !strings.Contains(err.Error(), "exported functions: Add2, OnCounter, Shout") {
-		t.Errorf("EventHandler(Counter) error = %v, want the list of exported functions", err)
+	if err == nil || !strings.Contains(err.Error(), "did you mean OnCounter?") || !strings.Contains(err.Error(), "exported functions: Add2, OnCounter, Shout") {
+		t.Errorf("EventHandler(Counter) error = %v, want the near miss and the list of exported functions", err)
+	}
+	_, err = p.EventHandler("Xyzzy")
+	if err == nil || strings.Contains(err.Error(), "did you mean") || !strings.Contains(err.Error(), "exported functions: Add2, OnCounter, Shout") {
+		t.Errorf("EventHandler(Xyzzy) error = %v, want no guess, only the list", err)
 	}
 	_, err = p.Procedure("bang")
 	if err == nil || !strings.Contains(err.Error(), "no exported function bang") {

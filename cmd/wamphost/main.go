@@ -322,7 +322,11 @@ func cmdVersion(args []string, stdout, stderr io.Writer) int {
 	for _, d := range info.Deps {
 		for _, key := range []string{"github.com/gammazero/nexus/v3", "github.com/traefik/yaegi", "github.com/hashicorp/hcl/v2"} {
 			if d.Path == key {
-				fmt.Fprintf(stdout, "  %s %s\n", d.Path, d.Version)
+				patched := ""
+				if d.Replace != nil {
+					patched = " (patched copy: third_party/yaegi, see docs/dependencies.md)"
+				}
+				fmt.Fprintf(stdout, "  %s %s%s\n", d.Path, d.Version, patched)
 			}
 		}
 	}
