@@ -398,6 +398,7 @@ func (c *component) register(b *loader.Binding) error {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
+		presizeStack()
 		l.answers.started(inv.Request)
 		return c.dispatchCall(withLink(ctx, l), g, r, g.procs[r.key], inv)
 	}, opts)

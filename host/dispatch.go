@@ -414,3 +414,27 @@ func safeError(err error) (msg string) {
 	}()
 	return err.Error()
 }
+
+// handlerStack is the stack presizeStack reserves. nexus runs each
+// invocation on a fresh goroutine with a small stack, which yaegi's deep
+// call chains grew by doubling, each time copying (and walking) an ever
+// deeper stack: 10-15% of the host's CPU under load in a profile. Growing
+// it once, while it is shallow, costs one cheap copy. 12 KB makes the
+// stack 16 KB, the largest size the runtime recycles from per-P caches
+// (larger stacks come from the heap); add2 and similar handlers fit.
+const handlerStack = 12 << 10
+
+// stackIndex is a variable, so that the compiler cannot drop the write
+// that keeps the pad (and so the stack check for it) in presizeStack.
+var stackIndex int
+
+// presizeStack makes the calling goroutine's stack handlerStack deep.
+//
+//go:noinline
+func presizeStack() {
+	var pad [handlerStack]byte
+	touchStack(&pad)
+}
+
+//go:noinline
+func touchStack(p *[handlerStack]byte) { p[stackIndex] = 1 }

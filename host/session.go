@@ -193,6 +193,7 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
+		presizeStack()
 		l.answers.started(inv.Request)
 		return s.c.dispatchCall(withLink(ctx, l), g, r, proc, inv)
 	}, o)
