@@ -100,9 +100,11 @@ func (m *metrics) recordReload(ok bool) {
 	if !ok {
 		result, v = "failed", 0
 	}
-	m.reloads.WithLabelValues(result).Inc()
+	// The counter last: a scrape that sees the attempt counted sees its
+	// result too (observe_test waits on the counter, then reads the rest).
 	m.lastReloadOK.Set(v)
 	m.lastReloadTime.SetToCurrentTime()
+	m.reloads.WithLabelValues(result).Inc()
 }
 
 // countLifecycleError counts a panic in OnJoin or OnLeave.
