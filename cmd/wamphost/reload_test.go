@@ -209,9 +209,8 @@ func TestReloadUnderLoadDropsNoCall(t *testing.T) {
 	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	t.Logf("%d reloads under load, %d calls, 0 failed; write-to-serving p50 %s, max %s", reloads, ok.Load(), lat[len(lat)/2], lat[len(lat)-1])
-	if n := d.LogCount("reloaded"); n < reloads {
-		t.Fatalf("%d reload log lines, want at least %d", n, reloads)
-	}
+	// One log line per reload; the last may still be on its way.
+	d.WaitLog("reloaded", reloads, 5*time.Second)
 }
 
 func TestBadSaveKeepsServing(t *testing.T) {

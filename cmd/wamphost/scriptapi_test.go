@@ -533,6 +533,9 @@ func TestScriptAPIConfigAndLog(t *testing.T) {
 	}
 
 	mustCall(t, c, "com.sa.log", nxwamp.List{"script says", 7}, nil)
+	// The daemon's log reaches the test through a pipe: wait for the four
+	// lines before looking at their levels.
+	d.WaitLog("sa: script says", 4, 5*time.Second)
 	for _, level := range []string{"[DEBUG]", "[INFO] ", "[WARN] ", "[ERROR]"} {
 		found := false
 		for _, l := range strings.Split(d.Logs(), "\n") {

@@ -152,10 +152,16 @@ func LaunchEnv(t testing.TB, dir string, env []string, args ...string) *Daemon {
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go d.readLogs(pr)
+	logsRead := make(chan struct{})
+	go func() {
+		defer close(logsRead)
+		d.readLogs(pr)
+	}()
 	go func() {
 		d.err = d.cmd.Wait()
 		pw.Close()
+		// Exited means every line the process wrote is in Logs.
+		<-logsRead
 		close(d.exited)
 	}()
 	t.Cleanup(func() {
