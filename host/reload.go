@@ -133,13 +133,10 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 	}
 	var errs []error
 	for _, p := range starts {
-		c := newComponent(h, p.cc)
-		if err := c.start(ctx, p.next); err != nil {
-			p.next.retire()
+		if err := h.startComponent(ctx, p.cc, p.next); err != nil {
 			errs = append(errs, fmt.Errorf("component %s: %w", p.cc.Name, err))
 			continue
 		}
-		h.comps[p.cc.Name] = c
 		rep.Started = append(rep.Started, p.cc.Name)
 	}
 	for _, p := range rebuilds {
@@ -157,13 +154,10 @@ func (h *Host) Reload(ctx context.Context, cfg *loader.Config) (*Report, error) 
 		}
 		cancel()
 		delete(h.comps, p.cc.Name)
-		c := newComponent(h, p.cc)
-		if err := c.start(ctx, p.next); err != nil {
-			p.next.retire()
+		if err := h.startComponent(ctx, p.cc, p.next); err != nil {
 			errs = append(errs, fmt.Errorf("component %s: new session: %w", p.cc.Name, err))
 			continue
 		}
-		h.comps[p.cc.Name] = c
 		rep.Rebuilt = append(rep.Rebuilt, p.cc.Name)
 	}
 	for name, c := range h.comps {
@@ -437,4 +431,16 @@ func (h *Host) logReload(rep *Report, err error, diagOut io.Writer) {
 		return
 	}
 	h.log.Info("reloaded", "changes", rep.String(), "took", rep.Duration.Round(time.Microsecond))
+}
+
+// startComponent joins a built generation as a running component; on
+// failure the generation is retired and nothing is added.
+func (h *Host) startComponent(ctx context.Context, cc *loader.Component, g *generation) error {
+	c := newComponent(h, cc)
+	if err := c.start(ctx, g); err != nil {
+		g.retire()
+		return err
+	}
+	h.comps[cc.Name] = c
+	return nil
 }
