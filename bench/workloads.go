@@ -42,17 +42,23 @@ router {
 
 func hclString(s string) string { return fmt.Sprintf("%q", s) }
 
+// startOneProcedure runs wamphost with one component that registers one
+// script function.
+func (e *env) startOneProcedure(name, source, uri, handler string) (*proc, string, error) {
+	return e.startWamphost(name, map[string]string{"components.hcl": routerBlock + `
+component "` + name + `" {
+  source = ` + hclString(source) + `
+  register "` + uri + `" { handler = "` + handler + `" }
+}
+`})
+}
+
 // rpcWorkload is workload 1: add2 through (a) wamphost, (b) the same
 // embedded router with compiled add2, (c) nexusd with a compiled callee
 // process, (d) nexusd with the seed's Autobahn|Python callee.
 func rpcWorkload(e *env) error {
 	logf("workload 1: RPC add2")
-	a, aURL, err := e.startWamphost("rpc", map[string]string{"components.hcl": routerBlock + `
-component "add2" {
-  source = ` + hclString(filepath.Join(e.root, "examples", "add2")) + `
-  register "com.myapp.add2" { handler = "Add2" }
-}
-`})
+	a, aURL, err := e.startOneProcedure("rpc", filepath.Join(e.root, "examples", "add2"), "com.myapp.add2", "Add2")
 	if err != nil {
 		return err
 	}
@@ -384,12 +390,7 @@ func workWorkload(e *env) error {
 		m, ok := argAt(l, 0).(map[string]any)
 		return ok && fmt.Sprint(m["total"]) == fmt.Sprint(want["total"])
 	}
-	a, aURL, err := e.startWamphost("work", map[string]string{"components.hcl": routerBlock + `
-component "work" {
-  source = ` + hclString(filepath.Join(e.root, "bench", "work")) + `
-  register "bench.transform" { handler = "Transform" }
-}
-`})
+	a, aURL, err := e.startOneProcedure("work", filepath.Join(e.root, "bench", "work"), "bench.transform", "Transform")
 	if err != nil {
 		return err
 	}
