@@ -253,10 +253,10 @@ func (g *generation) endEpoch(c *component, runOnLeave bool) {
 	regs, subs := ep.regs, ep.subs
 	ep.mu.Unlock()
 	for _, uri := range regs {
-		_ = c.cl().Unregister(uri)
+		_ = c.link.Load().unregister(uri)
 	}
 	for _, sub := range subs {
-		_ = c.cl().Unsubscribe(sub.topic)
+		_ = c.link.Load().unsubscribe(sub.topic)
 		sub.queue.stop()
 	}
 	if !waitTimeout(&ep.helpers, 5*time.Second) {
@@ -374,9 +374,9 @@ func (c *component) bind(b *loader.Binding) error {
 
 func (c *component) unbind(b *loader.Binding) error {
 	if b.Kind == loader.Register {
-		return c.cl().Unregister(b.URI)
+		return c.link.Load().unregister(b.URI)
 	}
-	err := c.cl().Unsubscribe(b.URI)
+	err := c.link.Load().unsubscribe(b.URI)
 	if r, ok := c.routes[bindingKey(b)]; ok {
 		r.queue.stop()
 		c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
@@ -392,14 +392,13 @@ func (c *component) register(b *loader.Binding) error {
 	}
 	r := c.newRoute(b)
 	l := c.link.Load()
-	err := l.client.Register(b.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	err := l.register(b.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		g := c.acquire()
 		if g == nil {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
 		presizeStack()
-		l.answers.started(inv.Request)
 		return c.dispatchCall(withLink(ctx, l), g, r, g.procs[r.key], inv)
 	}, opts)
 	if err != nil {
@@ -422,7 +421,7 @@ func (c *component) subscribe(b *loader.Binding) error {
 		c.dispatchEvent(g, r, g.events[r.key], ev)
 	})
 	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
-	if err := c.cl().Subscribe(b.URI, func(ev *nxwamp.Event) {
+	if err := c.link.Load().subscribe(b.URI, func(ev *nxwamp.Event) {
 		r.depth.Set(float64(r.queue.depth()))
 		if !r.queue.offer(ev) {
 			r.dropped.Inc()
@@ -526,7 +525,7 @@ func (c *component) stop(ctx context.Context) error {
 	c.life.Lock()
 	defer c.life.Unlock()
 	l := c.link.Load()
-	if !g.drain(ctx) || (l != nil && !l.answers.wait(ctx)) {
+	if !g.drain(ctx) || (l != nil && !l.peer.wait(ctx)) {
 		c.log.Warn("grace period over: leaving with calls still running")
 	}
 	g.endEpoch(c, true)

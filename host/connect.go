@@ -25,12 +25,12 @@ import (
 	"github.com/wamphost/wamphost/loader"
 )
 
-// link is one joined session: the nexus client and the tracker wrapping
-// its transport. A component swaps in a new link when its connection to an
+// link is one joined session: the nexus client and the peer under it
+// (peer.go). A component swaps in a new link when its connection to an
 // external router is rebuilt.
 type link struct {
-	client  *client.Client
-	answers *answerTracker
+	client *client.Client
+	peer   *componentPeer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -41,10 +41,52 @@ type link struct {
 // A link that a failed rejoin already closed may be closed again.
 func (l *link) close() error {
 	l.closeOnce.Do(func() {
-		l.answers.abandonIfDone(l.client.Done())
+		l.peer.abandonIfDone(l.client.Done())
 		l.closeErr = l.client.Close()
 	})
 	return l.closeErr
+}
+
+// register binds procedure to h on the session. Once the router has
+// confirmed it, the peer runs its invocations; before that the client does.
+func (l *link) register(procedure string, h client.InvocationHandler, options nxwamp.Dict) error {
+	err := l.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+		l.peer.started(inv.Request)
+		return h(ctx, inv)
+	}, options)
+	if err != nil {
+		return err
+	}
+	if id, ok := l.client.RegistrationID(procedure); ok {
+		l.peer.handle(id, h)
+	}
+	return nil
+}
+
+func (l *link) unregister(procedure string) error {
+	if id, ok := l.client.RegistrationID(procedure); ok {
+		l.peer.unhandle(id)
+	}
+	return l.client.Unregister(procedure)
+}
+
+// subscribe delivers topic's events to h, which must not block: it runs
+// on the goroutine that reads the router.
+func (l *link) subscribe(topic string, h client.EventHandler, options nxwamp.Dict) error {
+	if err := l.client.Subscribe(topic, h, options); err != nil {
+		return err
+	}
+	if id, ok := l.client.SubscriptionID(topic); ok {
+		l.peer.deliver(id, h)
+	}
+	return nil
+}
+
+func (l *link) unsubscribe(topic string) error {
+	if id, ok := l.client.SubscriptionID(topic); ok {
+		l.peer.undeliver(id)
+	}
+	return l.client.Unsubscribe(topic)
 }
 
 type linkKey struct{}
@@ -88,8 +130,8 @@ func (c *component) dialEmbedded() (*link, error) {
 			c.log.Error("attach to router", "error", err)
 		}
 	}()
-	answers := newAnswerTracker(local)
-	cl, err := client.NewClient(answers, client.Config{
+	peer := newComponentPeer(local)
+	cl, err := client.NewClient(peer, client.Config{
 		Realm: c.cfg.Realm,
 		// The router's guard finds the component's grants by authid.
 		HelloDetails: nxwamp.Dict{"authid": c.cfg.Name},
@@ -98,7 +140,7 @@ func (c *component) dialEmbedded() (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
 	}
-	return &link{client: cl, answers: answers}, nil
+	return &link{client: cl, peer: peer}, nil
 }
 
 // RefusedError is a router's ABORT in answer to HELLO or AUTHENTICATE:
@@ -189,7 +231,7 @@ func serialization(name string) serialize.Serialization {
 
 // dialNetwork connects to an external router and joins realm there. The
 // transport is created here, not by client.ConnectNet, so that it can be
-// wrapped: the answer tracker must see every YIELD (see peer.go), and the
+// wrapped: the component's peer runs invocations (see peer.go), and the
 // handshake watcher must see an ABORT's reason, which nexus's client drops.
 func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log hclog.Logger) (*link, error) {
 	u, err := url.Parse(conn.URL)
@@ -230,9 +272,9 @@ func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log
 		}
 		return nil, fmt.Errorf("connect to %s (%s): %w", conn.Name, conn.URL, err)
 	}
-	hs := &handshakeWatcher{Peer: p}
-	answers := newAnswerTracker(hs)
-	cl, err := client.NewClient(answers, client.Config{
+	peer := newComponentPeer(p)
+	hs := &handshakeWatcher{Peer: peer}
+	cl, err := client.NewClient(hs, client.Config{
 		Realm:           realm,
 		HelloDetails:    auth.details,
 		AuthHandlers:    auth.handlers,
@@ -251,7 +293,7 @@ func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log
 		}
 		return nil, fmt.Errorf("join realm %s on %s: %w", realm, conn.Name, err)
 	}
-	return &link{client: cl, answers: answers}, nil
+	return &link{client: cl, peer: peer}, nil
 }
 
 // tlsConfig builds the client TLS settings; nil means plain TCP. Files are

@@ -98,7 +98,7 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 			if err != nil {
 				return err
 			}
-			return c.linkOf(progressCtx).client.SendProgress(progressCtx, a, k)
+			return c.linkOf(progressCtx).peer.progress(inv.Request, a, k)
 		})
 		fillInvocation(call, inv, r.uri)
 	}
@@ -113,7 +113,7 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	answerNow := func() {
 		// The caller is owed an answer now, whatever the handler does.
 		late := ctxError(ctx)
-		c.linkOf(ctx).answers.Send() <- &nxwamp.Error{Type: nxwamp.INVOCATION, Request: inv.Request, Details: nxwamp.Dict{}, Error: late.Err, Arguments: late.Args}
+		c.linkOf(ctx).peer.answer(inv.Request, late)
 	}
 	if !c.runWatched(ctx, g, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }, answerNow) {
 		// Answered at the deadline already; the router ignores a second

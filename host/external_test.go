@@ -474,7 +474,7 @@ func nonZeroID(res *nxwamp.Result) bool {
 }
 
 // dialCaller connects a plain nexus client the way wamphost connects its
-// own sessions: through an answerTracker abandoned once the client is
+// own sessions: through a componentPeer abandoned once the client is
 // done. A bare nexus client's Call blocks for ever sending to a WebSocket
 // transport whose writer died with the router once its queue is full
 // (client.go sends without a select), which this test hit.
@@ -485,7 +485,7 @@ func dialCaller(url string) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := newAnswerTracker(p)
+	t := newComponentPeer(p)
 	c, err := client.NewClient(t, client.Config{Realm: "realm1", Logger: discardLog{}})
 	if err != nil {
 		return nil, err

@@ -5,43 +5,232 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gammazero/nexus/v3/client"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+
+	"github.com/wamphost/wamphost/wamp"
 )
 
-// answerTracker wraps the client side of a component's transport so that
-// the host knows when the answer to an invocation has really left: the nexus
-// client sends YIELD from a goroutine of its own after the handler returns,
-// and a GOODBYE sent before it would make the router cancel the call
-// ("callee gone"). Shutdown waits for every invocation it started to be
-// answered before it leaves.
-type answerTracker struct {
+// componentPeer is the client end of a component's transport, between the
+// router and the nexus client. It does two things the client cannot.
+//
+// It runs the component's invocations itself. The nexus client runs each
+// INVOCATION through two goroutines of its own and sends the YIELD from a
+// third place; every hand-off between goroutines costs a wake-up, and on a
+// small machine those wake-ups, not the interpreter, were most of what a
+// call cost over a compiled handler (docs/benchmarks.md). Here an
+// invocation of a registration the peer knows runs on one fresh goroutine,
+// which sends its own answer. Events of known subscriptions go straight to
+// their handlers (which only queue them). Everything else (replies,
+// handshake, GOODBYE, and invocations the peer does not know or does not
+// handle: payload passthru, progressive call invocations) goes to the
+// client as before, so the client stays in charge of the session.
+//
+// It knows when every answer has left. The nexus client sends YIELD after
+// the handler returns, and a GOODBYE sent before it would make the router
+// cancel the call ("callee gone"). Shutdown waits for every invocation
+// started to be answered before it leaves.
+type componentPeer struct {
 	nxwamp.Peer
-	send chan nxwamp.Message
-	done chan struct{}
+	send chan nxwamp.Message // from the client, forwarded by forward
+	recv chan nxwamp.Message // to the client, fed by receive
+	sent chan struct{}       // closed when forward has ended
 	// dead closes once the connection is known lost: a network transport
 	// whose writer has gone stops reading its send queue, and a send to it
-	// would block the client (and every call on it) for ever.
+	// would block the sender (and every call on the client) for ever.
 	dead     chan struct{}
 	deadOnce sync.Once
+	closing  chan struct{} // closed by Close: nobody reads recv any more
 
 	mu     sync.Mutex
-	open   map[nxwamp.ID]struct{}
-	idle   chan struct{} // closed while nothing is open
+	procs  map[nxwamp.ID]client.InvocationHandler // by registration
+	subs   map[nxwamp.ID]client.EventHandler      // by subscription
+	open   map[nxwamp.ID]context.CancelFunc       // unanswered invocations; nil cancel: the client runs it
+	idle   chan struct{}                          // closed while nothing is open
 	closed bool
 }
 
-func newAnswerTracker(p nxwamp.Peer) *answerTracker {
-	t := &answerTracker{Peer: p, send: make(chan nxwamp.Message), done: make(chan struct{}), dead: make(chan struct{}), open: map[nxwamp.ID]struct{}{}, idle: make(chan struct{})}
-	close(t.idle)
-	go t.forward()
-	return t
+func newComponentPeer(p nxwamp.Peer) *componentPeer {
+	cp := &componentPeer{
+		Peer:    p,
+		send:    make(chan nxwamp.Message),
+		recv:    make(chan nxwamp.Message, 16),
+		sent:    make(chan struct{}),
+		dead:    make(chan struct{}),
+		closing: make(chan struct{}),
+		procs:   map[nxwamp.ID]client.InvocationHandler{},
+		subs:    map[nxwamp.ID]client.EventHandler{},
+		open:    map[nxwamp.ID]context.CancelFunc{},
+		idle:    make(chan struct{}),
+	}
+	close(cp.idle)
+	go cp.forward()
+	go cp.receive()
+	return cp
 }
 
-func (t *answerTracker) Send() chan<- nxwamp.Message { return t.send }
+func (p *componentPeer) Send() chan<- nxwamp.Message { return p.send }
+func (p *componentPeer) Recv() <-chan nxwamp.Message { return p.recv }
 
-func (t *answerTracker) forward() {
-	defer close(t.done)
-	for msg := range t.send {
+// handle runs INVOCATIONs of registration id on h from now on; until then
+// the client runs them (on the same handler).
+func (p *componentPeer) handle(id nxwamp.ID, h client.InvocationHandler) {
+	p.mu.Lock()
+	p.procs[id] = h
+	p.mu.Unlock()
+}
+
+func (p *componentPeer) unhandle(id nxwamp.ID) {
+	p.mu.Lock()
+	delete(p.procs, id)
+	p.mu.Unlock()
+}
+
+// deliver hands EVENTs of subscription id to h from now on.
+func (p *componentPeer) deliver(id nxwamp.ID, h client.EventHandler) {
+	p.mu.Lock()
+	p.subs[id] = h
+	p.mu.Unlock()
+}
+
+func (p *componentPeer) undeliver(id nxwamp.ID) {
+	p.mu.Lock()
+	delete(p.subs, id)
+	p.mu.Unlock()
+}
+
+// receive reads what the router sends, runs what it can and gives the
+// rest to the client, in order.
+func (p *componentPeer) receive() {
+	defer close(p.recv)
+	for msg := range p.Peer.Recv() {
+		if p.dispatch(msg) {
+			continue
+		}
+		select {
+		case p.recv <- msg:
+		case <-p.closing:
+			return
+		}
+	}
+}
+
+// dispatch runs msg here if it can, and reports whether it did.
+func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
+	switch m := msg.(type) {
+	case *nxwamp.Invocation:
+		_, ppt := m.Details[nxwamp.OptPPTScheme]
+		progress, _ := m.Details[nxwamp.OptProgress].(bool)
+		p.mu.Lock()
+		h, known := p.procs[m.Registration]
+		_, again := p.open[m.Request]
+		if !known || again || p.closed || ppt || progress {
+			if known && !again && !p.closed {
+				// The client runs it (and the rest of a progressive
+				// call, which arrives as further INVOCATIONs: again).
+				p.startLocked(m.Request, nil)
+			}
+			p.mu.Unlock()
+			return false
+		}
+		ctx, cancel := invocationContext(m)
+		p.startLocked(m.Request, cancel)
+		p.mu.Unlock()
+		go p.invoke(ctx, cancel, h, m)
+		return true
+	case *nxwamp.Interrupt:
+		p.mu.Lock()
+		cancel, ours := p.open[m.Request]
+		p.mu.Unlock()
+		if !ours || cancel == nil {
+			return false
+		}
+		// As the client would: the handler's context ends and the caller
+		// is answered now, whatever the handler does.
+		cancel()
+		go p.answer(m.Request, errorResult(wamp.ErrCanceled, "the call was canceled"))
+		return true
+	case *nxwamp.Event:
+		if _, ppt := m.Details[nxwamp.OptPPTScheme]; ppt {
+			return false
+		}
+		p.mu.Lock()
+		h, known := p.subs[m.Subscription]
+		p.mu.Unlock()
+		if !known {
+			return false
+		}
+		h(m)
+		return true
+	}
+	return false
+}
+
+// invocationContext is what the client would give the handler: it ends
+// at the caller's own timeout, if it set one, or on INTERRUPT.
+func invocationContext(inv *nxwamp.Invocation) (context.Context, context.CancelFunc) {
+	if timeout, _ := nxwamp.AsInt64(inv.Details[nxwamp.OptTimeout]); timeout > 0 {
+		return context.WithTimeout(context.Background(), time.Duration(timeout)*time.Millisecond)
+	}
+	return context.WithCancel(context.Background())
+}
+
+func (p *componentPeer) invoke(ctx context.Context, cancel context.CancelFunc, h client.InvocationHandler, inv *nxwamp.Invocation) {
+	defer cancel()
+	p.answer(inv.Request, h(ctx, inv))
+}
+
+// answer sends the one answer to invocation req, unless it has one
+// already (an overrun handler's caller is answered at its deadline).
+func (p *componentPeer) answer(req nxwamp.ID, res client.InvokeResult) {
+	p.mu.Lock()
+	_, open := p.open[req]
+	p.mu.Unlock()
+	if !open {
+		return
+	}
+	var msg nxwamp.Message
+	if res.Err != "" {
+		msg = &nxwamp.Error{Type: nxwamp.INVOCATION, Request: req, Details: nxwamp.Dict{}, Error: res.Err, Arguments: res.Args, ArgumentsKw: res.Kwargs}
+	} else {
+		msg = &nxwamp.Yield{Request: req, Options: nxwamp.Dict{}, Arguments: res.Args, ArgumentsKw: res.Kwargs}
+	}
+	p.transmit(msg)
+	p.answered(req)
+}
+
+// progress sends a progressive result of invocation req while it is open.
+func (p *componentPeer) progress(req nxwamp.ID, args nxwamp.List, kwargs nxwamp.Dict) error {
+	p.mu.Lock()
+	_, open := p.open[req]
+	p.mu.Unlock()
+	if !open {
+		return errAnswered
+	}
+	p.transmit(&nxwamp.Yield{Request: req, Options: nxwamp.Dict{nxwamp.OptProgress: true}, Arguments: args, ArgumentsKw: kwargs})
+	return nil
+}
+
+type answeredError struct{}
+
+func (answeredError) Error() string { return "the call has been answered already" }
+
+var errAnswered error = answeredError{}
+
+// transmit hands msg to the transport, or drops it once the connection is
+// lost (the client fails its own requests when it sees that).
+func (p *componentPeer) transmit(msg nxwamp.Message) {
+	select {
+	case p.Peer.Send() <- msg:
+	case <-p.dead:
+	}
+}
+
+// forward passes on what the client sends, noting answers to invocations
+// the client ran.
+func (p *componentPeer) forward() {
+	defer close(p.sent)
+	for msg := range p.send {
 		var answer nxwamp.ID
 		switch m := msg.(type) {
 		case *nxwamp.Yield:
@@ -53,57 +242,60 @@ func (t *answerTracker) forward() {
 				answer = m.Request
 			}
 		}
-		select {
-		case t.Peer.Send() <- msg:
-		case <-t.dead:
-			// Dropped: the client fails the request on its own once it
-			// sees the connection gone.
-		}
+		p.transmit(msg)
 		if answer != 0 {
-			t.answered(answer)
+			p.answered(answer)
 		}
 	}
 }
 
 // abandon stops handing messages to a transport whose connection is lost.
-func (t *answerTracker) abandon() { t.deadOnce.Do(func() { close(t.dead) }) }
+func (p *componentPeer) abandon() { p.deadOnce.Do(func() { close(p.dead) }) }
 
 // abandonIfDone abandons the transport if done (a client's Done) is closed.
-func (t *answerTracker) abandonIfDone(done <-chan struct{}) {
+func (p *componentPeer) abandonIfDone(done <-chan struct{}) {
 	select {
 	case <-done:
-		t.abandon()
+		p.abandon()
 	default:
 	}
 }
 
-// started records an invocation that a handler is about to run.
-func (t *answerTracker) started(req nxwamp.ID) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.open) == 0 {
-		t.idle = make(chan struct{})
+// started records an invocation the client is about to run.
+func (p *componentPeer) started(req nxwamp.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.open[req]; !ok {
+		p.startLocked(req, nil)
 	}
-	t.open[req] = struct{}{}
 }
 
-func (t *answerTracker) answered(req nxwamp.ID) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.open[req]; !ok {
+func (p *componentPeer) startLocked(req nxwamp.ID, cancel context.CancelFunc) {
+	if len(p.open) == 0 {
+		p.idle = make(chan struct{})
+	}
+	p.open[req] = cancel
+}
+
+func (p *componentPeer) answered(req nxwamp.ID) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.open[req]; !ok {
 		return
 	}
-	delete(t.open, req)
-	if len(t.open) == 0 {
-		close(t.idle)
+	delete(p.open, req)
+	if len(p.open) == 0 {
+		close(p.idle)
 	}
 }
 
-// wait returns once every started invocation has been answered, or ctx ends.
-func (t *answerTracker) wait(ctx context.Context) bool {
-	t.mu.Lock()
-	idle := t.idle
-	t.mu.Unlock()
+// wait returns once every started invocation has been answered, or ctx
+// ends. Invocations that arrive meanwhile go to the client, which refuses
+// them once it is closing.
+func (p *componentPeer) wait(ctx context.Context) bool {
+	p.mu.Lock()
+	idle := p.idle
+	p.mu.Unlock()
 	select {
 	case <-idle:
 		return true
@@ -115,22 +307,23 @@ func (t *answerTracker) wait(ctx context.Context) bool {
 // closeGrace bounds how long Close waits for queued messages to leave.
 const closeGrace = 5 * time.Second
 
-func (t *answerTracker) Close() {
-	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
+func (p *componentPeer) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
 		return
 	}
-	t.closed = true
-	t.mu.Unlock()
-	close(t.send)
+	p.closed = true
+	p.mu.Unlock()
+	close(p.closing)
+	close(p.send)
 	select {
-	case <-t.done:
+	case <-p.sent:
 	case <-time.After(closeGrace):
 		// The transport stopped taking messages (a connection that died
 		// unnoticed): what is still queued cannot be delivered.
-		t.abandon()
-		<-t.done
+		p.abandon()
+		<-p.sent
 	}
-	t.Peer.Close()
+	p.Peer.Close()
 }

@@ -127,7 +127,7 @@ func (s *supervisor) run(l *link) {
 				return
 			}
 			// Sends to the dead transport would block the client for ever.
-			l.answers.abandon()
+			l.peer.abandon()
 			if s.ctx.Err() != nil {
 				return
 			}

@@ -188,13 +188,12 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	g, ep := s.g, s.ep
 	r := s.c.newRoute(s.dynamicBinding(loader.Register, procedure))
 	l := s.c.link.Load()
-	err = l.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	err = l.register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		if !g.enter() {
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
 		presizeStack()
-		l.answers.started(inv.Request)
 		return s.c.dispatchCall(withLink(ctx, l), g, r, proc, inv)
 	}, o)
 	if err != nil {
@@ -213,7 +212,7 @@ func (s *session) dynamicBinding(kind loader.Kind, uri string) *loader.Binding {
 }
 
 func (s *session) Unregister(procedure string) error {
-	if err := s.c.cl().Unregister(procedure); err != nil {
+	if err := s.c.link.Load().unregister(procedure); err != nil {
 		return callErr(err)
 	}
 	return nil
@@ -245,7 +244,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 		defer g.leave()
 		s.c.dispatchEvent(g, r, h, ev)
 	})
-	if err := s.c.cl().Subscribe(topic, func(ev *nxwamp.Event) {
+	if err := s.c.link.Load().subscribe(topic, func(ev *nxwamp.Event) {
 		if !q.offer(ev) {
 			r.dropped.Inc()
 		}
@@ -260,7 +259,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 }
 
 func (s *session) Unsubscribe(topic string) error {
-	if err := s.c.cl().Unsubscribe(topic); err != nil {
+	if err := s.c.link.Load().unsubscribe(topic); err != nil {
 		return callErr(err)
 	}
 	return nil
