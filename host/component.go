@@ -43,6 +43,7 @@ type generation struct {
 	// handler: results still trickling out of it are not to be trusted.
 	halted   atomic.Bool
 	overrun  sync.Once
+	lanes    lanes // deadlines of the calls and deliveries running on this code
 	mu       sync.RWMutex
 	draining bool
 	calls    sync.WaitGroup // calls and event deliveries running on this code
@@ -174,6 +175,7 @@ func widened(extra []string) []string {
 func (g *generation) retire() {
 	if g.cancel != nil {
 		g.cancel()
+		g.lanes.retire()
 		// Handlers that watch their context get to return (and run their
 		// defers) before the interpreter stops under them.
 		waitTimeout(&g.calls, overrunGrace)
@@ -392,14 +394,14 @@ func (c *component) register(b *loader.Binding) error {
 	}
 	r := c.newRoute(b)
 	l := c.link.Load()
-	err := l.register(b.URI, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	err := l.register(b.URI, func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult {
 		g := c.acquire()
 		if g == nil {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
 		presizeStack()
-		return c.dispatchCall(withLink(ctx, l), g, r, g.procs[r.key], inv)
+		return c.dispatchCall(cc, g, r, g.procs[r.key], inv)
 	}, opts)
 	if err != nil {
 		return fmt.Errorf("register %s: %w", b.URI, err)

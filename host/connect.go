@@ -47,12 +47,24 @@ func (l *link) close() error {
 	return l.closeErr
 }
 
+func newLink(cl *client.Client, peer *componentPeer) *link {
+	l := &link{client: cl, peer: peer}
+	peer.mu.Lock()
+	peer.link = l
+	peer.mu.Unlock()
+	return l
+}
+
 // register binds procedure to h on the session. Once the router has
 // confirmed it, the peer runs its invocations; before that the client does.
-func (l *link) register(procedure string, h client.InvocationHandler, options nxwamp.Dict) error {
+func (l *link) register(procedure string, h invocationHandler, options nxwamp.Dict) error {
 	err := l.client.Register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
 		l.peer.started(inv.Request)
-		return h(ctx, inv)
+		cc := newCallCtx(l)
+		// The client's context ends on INTERRUPT or at the caller's timeout.
+		stop := context.AfterFunc(ctx, func() { cc.cancel(ctx.Err()) })
+		defer stop()
+		return h(cc, inv)
 	}, options)
 	if err != nil {
 		return err
@@ -89,23 +101,6 @@ func (l *link) unsubscribe(topic string) error {
 	return l.client.Unsubscribe(topic)
 }
 
-type linkKey struct{}
-
-// withLink marks an invocation's context with the link it arrived on: its
-// answer, progress included, must leave on that session, not on one that
-// a reconnect put in its place meanwhile.
-func withLink(ctx context.Context, l *link) context.Context {
-	return context.WithValue(ctx, linkKey{}, l)
-}
-
-// linkOf is the link an invocation arrived on (the current one if unmarked).
-func (c *component) linkOf(ctx context.Context) *link {
-	if l, ok := ctx.Value(linkKey{}).(*link); ok {
-		return l
-	}
-	return c.link.Load()
-}
-
 // cl is the component's current client; nil before its first join.
 func (c *component) cl() *client.Client {
 	if l := c.link.Load(); l != nil {
@@ -140,7 +135,7 @@ func (c *component) dialEmbedded() (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
 	}
-	return &link{client: cl, peer: peer}, nil
+	return newLink(cl, peer), nil
 }
 
 // RefusedError is a router's ABORT in answer to HELLO or AUTHENTICATE:
@@ -293,7 +288,7 @@ func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log
 		}
 		return nil, fmt.Errorf("join realm %s on %s: %w", realm, conn.Name, err)
 	}
-	return &link{client: cl, peer: peer}, nil
+	return newLink(cl, peer), nil
 }
 
 // tlsConfig builds the client TLS settings; nil means plain TCP. Files are

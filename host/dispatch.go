@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -63,9 +62,9 @@ const overrunGrace = 100 * time.Millisecond
 // whatever happens (a result, an error, a panic, an overrun) into a WAMP
 // answer. The caller always gets an answer with a meaningful URI, at the
 // latest shortly after the handler's deadline.
-func (c *component) dispatchCall(ctx context.Context, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
+func (c *component) dispatchCall(cc *callCtx, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
 	start := time.Now()
-	res := c.runCall(ctx, g, r, proc, inv)
+	res := c.runCall(cc, g, r, proc, inv)
 	r.seconds.Observe(time.Since(start).Seconds())
 	if res.Err == "" {
 		r.ok.Inc()
@@ -75,7 +74,7 @@ func (c *component) dispatchCall(ctx context.Context, g *generation, r *route, p
 	return res
 }
 
-func (c *component) runCall(ctx context.Context, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
+func (c *component) runCall(cc *callCtx, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
 	var err error
 	if c.h.stopping.Load() {
 		return errorResult(wamp.ErrUnavailable, "wamphost is shutting down")
@@ -92,39 +91,31 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	}
 	call := toInvocation(inv, r.uri)
 	if want, _ := inv.Details[nxwamp.OptReceiveProgress].(bool); want {
-		progressCtx := ctx
 		call = wamp.NewInvocation(call.Procedure, call.Args, call.Kwargs, func(args []any, kwargs map[string]any) error {
 			a, k, err := normalize(args, kwargs)
 			if err != nil {
 				return err
 			}
-			return c.linkOf(progressCtx).peer.progress(inv.Request, a, k)
+			return cc.link.peer.progress(inv.Request, a, k)
 		})
 		fillInvocation(call, inv, r.uri)
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, g.timeout(r))
-	defer cancel()
-	// The handler's context also ends when its code retires for good.
-	stop := context.AfterFunc(g.ctx, cancel)
-	defer stop()
-
 	var res *wamp.Result
 	answerNow := func() {
 		// The caller is owed an answer now, whatever the handler does.
-		late := ctxError(ctx)
-		c.linkOf(ctx).peer.answer(inv.Request, late)
+		cc.link.peer.answer(inv.Request, ctxError(cc))
 	}
-	if !c.runWatched(ctx, g, "procedure "+call.Procedure, func() { res, err = proc(ctx, call) }, answerNow) {
+	if !c.runWatched(cc, g, r, "procedure "+call.Procedure, func() { res, err = proc(cc, call) }, answerNow) {
 		// Answered at the deadline already; the router ignores a second
 		// answer to the same invocation.
-		return ctxError(ctx)
+		return ctxError(cc)
 	}
 	if g.halted.Load() {
 		return errorResult(wamp.ErrCanceled, "interrupted: the component's interpreter was restarted after a runaway handler")
 	}
 	if err != nil {
-		return c.callError(ctx, call.Procedure, err)
+		return c.callError(cc, call.Procedure, err)
 	}
 	// A Procedure's result is built afresh by interp and normally plain
 	// already: it needs neither a copy nor a conversion.
@@ -140,7 +131,7 @@ func (c *component) runCall(ctx context.Context, g *generation, r *route, proc i
 	}
 	args, kwargs, nerr := normalize(res.Args, res.Kwargs)
 	if nerr != nil {
-		return c.callError(ctx, call.Procedure, nerr)
+		return c.callError(cc, call.Procedure, nerr)
 	}
 	return client.InvokeResult{Args: args, Kwargs: kwargs}
 }
@@ -157,34 +148,19 @@ func (g *generation) timeout(r *route) time.Duration {
 	return loader.DefaultCallTimeout
 }
 
-// runWatched runs script code on the calling goroutine: nexus's goroutine
-// for the invocation, or the subscription's delivery goroutine. (Handing it
-// to another goroutine costs a wake-up on every call.) Once ctx has ended
-// and the grace has passed with the code still running, onOverrun runs,
-// once, and watchOverrun takes the code from there. runWatched reports
-// whether the code finished before onOverrun ran; the two race for one
-// claim, so exactly one of them decides what the caller is told.
-func (c *component) runWatched(ctx context.Context, g *generation, what string, run, onOverrun func()) bool {
-	finished := make(chan struct{})
-	var claimed atomic.Bool
-	stop := context.AfterFunc(ctx, func() {
-		grace := time.NewTimer(overrunGrace)
-		defer grace.Stop()
-		select {
-		case <-finished:
-			return
-		case <-grace.C:
-		}
-		if claimed.CompareAndSwap(false, true) {
-			onOverrun()
-		}
-		deadline, _ := ctx.Deadline()
-		c.watchOverrun(g, finished, deadline, what)
-	})
+// runWatched runs script code on the calling goroutine (the peer's
+// goroutine for the invocation, or the subscription's delivery goroutine:
+// handing it to another goroutine costs a wake-up on every call) under
+// cc, which ends at the route's deadline. Once cc has ended and
+// overrunGrace has passed with the code still running, onOverrun runs,
+// once, and from the deadline on the code counts as runaway (callctx.go).
+// runWatched reports whether the code finished before onOverrun ran; the
+// two race for one claim, so exactly one of them decides what the caller
+// is told.
+func (c *component) runWatched(cc *callCtx, g *generation, r *route, what string, run, onOverrun func()) bool {
+	cc.start(c, g, g.timeout(r), what, onOverrun)
 	run()
-	close(finished)
-	stop()
-	return claimed.CompareAndSwap(false, true)
+	return cc.finish()
 }
 
 // ctxError answers a call whose context ended: timeout when a deadline
@@ -194,26 +170,6 @@ func ctxError(ctx context.Context) client.InvokeResult {
 		return errorResult(wamp.ErrTimeout, "the handler did not finish before its deadline")
 	}
 	return errorResult(wamp.ErrCanceled, "the call was canceled")
-}
-
-// watchOverrun waits for a handler that has outlived its caller. If it is
-// still running past its deadline, it is runaway: yaegi cannot stop one
-// call, so the component gets a fresh interpreter and the old one is
-// stopped (DESIGN.md decision 6).
-func (c *component) watchOverrun(g *generation, finished <-chan struct{}, deadline time.Time, what string) {
-	wait := time.Until(deadline) + overrunGrace
-	if wait < overrunGrace {
-		wait = overrunGrace
-	}
-	select {
-	case <-finished:
-		return
-	case <-time.After(wait):
-	}
-	g.overrun.Do(func() {
-		c.log.Error("runaway handler: still running past its deadline and ignoring its context; restarting the component's interpreter", "handler", what)
-		c.h.restartRunaway(c, g)
-	})
 }
 
 func toInvocation(inv *nxwamp.Invocation, uri string) *wamp.Invocation {
@@ -379,8 +335,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	if id, ok := nxwamp.AsID(ev.Details["publisher"]); ok {
 		e.Publisher = uint64(id)
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, g.timeout(r))
-	defer cancel()
+	cc := newCallCtx(nil)
 	var err error
 	moveOn := func() {
 		// Later events must not wait behind a handler that ignores its
@@ -390,7 +345,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 			r.queue.abandon()
 		}
 	}
-	if !c.runWatched(ctx, g, "event handler for "+e.Topic, func() { err = handler(ctx, e) }, moveOn) {
+	if !c.runWatched(cc, g, r, "event handler for "+e.Topic, func() { err = handler(cc, e) }, moveOn) {
 		return
 	}
 	var panicErr *interp.PanicError

@@ -1,7 +1,6 @@
 package host
 
 import (
-	"context"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -27,10 +26,10 @@ func BenchmarkDispatchAdd2(b *testing.B) {
 	c := newComponent(New(&loader.Config{}, Options{}), cc)
 	c.gen = g
 	r := c.newRoute(cc.Registers[0])
-	call := func(ctx context.Context) {
+	call := func() {
 		inv := &nxwamp.Invocation{Request: 1, Details: nxwamp.Dict{}, Arguments: nxwamp.List{int64(2), int64(3)}}
 		g := c.acquire()
-		res := c.dispatchCall(ctx, g, r, g.procs[r.key], inv)
+		res := c.dispatchCall(newCallCtx(nil), g, r, g.procs[r.key], inv)
 		g.leave()
 		if res.Err != "" || len(res.Args) != 1 || res.Args[0] != int64(5) {
 			b.Fatalf("add2(2, 3) = %+v", res)
@@ -39,17 +38,15 @@ func BenchmarkDispatchAdd2(b *testing.B) {
 	b.ReportAllocs()
 	b.Run("seq", func(b *testing.B) {
 		b.ReportAllocs()
-		ctx := context.Background()
 		for b.Loop() {
-			call(ctx)
+			call()
 		}
 	})
 	b.Run("parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
-			ctx := context.Background()
 			for pb.Next() {
-				call(ctx)
+				call()
 			}
 		})
 	})

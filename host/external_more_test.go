@@ -248,7 +248,7 @@ component "svc" {
 	src = strings.Replace(src, `source = "svc"`, "source = \"svc\"\n  allow_imports = [\"os\"]", 1)
 	h, logs, dir := startHostConfig(t, map[string]string{"components.hcl": src, "svc/svc.go": markerScript})
 	c := connect(t, n.URL, serialize.JSON)
-	if _, err := callCtx(c, "com.ext.add", 1, 2); err != nil {
+	if _, err := callWithin(c, "com.ext.add", 1, 2); err != nil {
 		t.Fatal(err)
 	}
 
@@ -263,7 +263,7 @@ component "svc" {
 	})
 	// Meanwhile the declared registrations are not on the router.
 	probe := connect(t, n.URL, serialize.JSON)
-	if _, err := callCtx(probe, "com.ext.add", 1, 2); err == nil {
+	if _, err := callWithin(probe, "com.ext.add", 1, 2); err == nil {
 		t.Fatal("com.ext.add answered while OnJoin failed")
 	}
 	if line := findLine(logs.String(), "OnJoin failed after reconnecting"); !strings.Contains(line, "[ERROR]") || !strings.Contains(line, "marker file present") || !strings.Contains(line, "attempt=") {
@@ -276,10 +276,10 @@ component "svc" {
 		t.Fatal(err)
 	}
 	eventually(t, 20*time.Second, "svc serves again once OnJoin succeeds", func() bool {
-		_, err := callCtx(probe, "com.ext.add", 1, 2)
+		_, err := callWithin(probe, "com.ext.add", 1, 2)
 		return err == nil
 	})
-	if res, err := callCtx(probe, "com.ext.joins"); err != nil {
+	if res, err := callWithin(probe, "com.ext.joins"); err != nil {
 		t.Fatal(err)
 	} else if v, _ := nxwamp.AsInt64(res.Arguments[0]); v != 2 {
 		t.Errorf("OnJoin succeeded %d times, want 2 (start and the rejoin)", v)
@@ -311,7 +311,7 @@ component "svc" {
 	}
 	probe = connect(t, n.URL, serialize.JSON) // the first probe died with nexusd
 	eventually(t, 10*time.Second, "svc serves after the reload", func() bool {
-		_, err := callCtx(probe, "com.ext.add", 1, 2)
+		_, err := callWithin(probe, "com.ext.add", 1, 2)
 		return err == nil
 	})
 	if !h.Ready() {
@@ -332,14 +332,14 @@ func findLine(s, substr string) string {
 // joined to, from the router's own meta API; 0 if none does.
 func calleeSession(t *testing.T, c *client.Client, proc string) nxwamp.ID {
 	t.Helper()
-	res, err := callCtx(c, "wamp.registration.lookup", proc)
+	res, err := callWithin(c, "wamp.registration.lookup", proc)
 	if err != nil {
 		t.Fatalf("lookup %s: %v", proc, err)
 	}
 	if !nonZeroID(res) {
 		return 0
 	}
-	res, err = callCtx(c, "wamp.registration.list_callees", res.Arguments[0])
+	res, err = callWithin(c, "wamp.registration.list_callees", res.Arguments[0])
 	if err != nil {
 		t.Fatalf("list_callees %s: %v", proc, err)
 	}
@@ -398,7 +398,7 @@ component "y" {
 	c1 := connect(t, n1.URL, serialize.JSON)
 	wantAdd := func(c *client.Client, proc string) {
 		t.Helper()
-		res, err := callCtx(c, proc, 2, 3)
+		res, err := callWithin(c, proc, 2, 3)
 		if err != nil {
 			t.Fatalf("%s: %v", proc, err)
 		}
@@ -475,7 +475,7 @@ component "x" {
 		t.Error("a host without the embedded router is not ready")
 	}
 	c := connect(t, n.URL, serialize.JSON)
-	if _, err := callCtx(c, "com.x.add", 1, 2); err != nil {
+	if _, err := callWithin(c, "com.x.add", 1, 2); err != nil {
 		t.Fatal(err)
 	}
 	// Reloads cope with no router: a script change swaps code.
@@ -483,7 +483,7 @@ component "x" {
 	if rep := reloadConfig(t, h, dir, ext); strings.Join(rep.Rebuilt, ",") != "x" {
 		t.Fatalf("reload rebuilt %v, want x", rep.Rebuilt)
 	}
-	if res, err := callCtx(c, "com.x.add", 1, 2); err != nil {
+	if res, err := callWithin(c, "com.x.add", 1, 2); err != nil {
 		t.Fatal(err)
 	} else if v, _ := nxwamp.AsInt64(res.Arguments[0]); v != 103 {
 		t.Fatalf("after the reload com.x.add(1, 2) = %d, want 103", v)
@@ -502,7 +502,7 @@ component "x" {
 		t.Fatal("the embedded router did not start when a component joined it")
 	}
 	wantSum(t, mustDial(t, h.URLs()[0], client.Config{}))
-	if _, err := callCtx(c, "com.x.add", 1, 2); err != nil {
+	if _, err := callWithin(c, "com.x.add", 1, 2); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -190,7 +190,7 @@ func connect(t testing.TB, url string, ser serialize.Serialization) *client.Clie
 	return e2e.Connect(t, url, "realm1", ser)
 }
 
-func callCtx(c *client.Client, proc string, args ...any) (*nxwamp.Result, error) {
+func callWithin(c *client.Client, proc string, args ...any) (*nxwamp.Result, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return c.Call(ctx, proc, nil, args, nil, nil)
@@ -214,7 +214,7 @@ func eventually(t *testing.T, d time.Duration, what string, cond func() bool) ti
 // script calling a procedure that a plain client registered.
 func exercise(t *testing.T, c *client.Client) {
 	t.Helper()
-	res, err := callCtx(c, "com.ext.add", 2, 3)
+	res, err := callWithin(c, "com.ext.add", 2, 3)
 	if err != nil {
 		t.Fatalf("com.ext.add: %v", err)
 	}
@@ -246,7 +246,7 @@ func exercise(t *testing.T, c *client.Client) {
 		t.Fatal(err)
 	}
 	defer c.Unregister("com.client.echo")
-	res, err = callCtx(c, "com.ext.relay", "hi")
+	res, err = callWithin(c, "com.ext.relay", "hi")
 	if err != nil {
 		t.Fatalf("com.ext.relay: %v", err)
 	}
@@ -432,7 +432,7 @@ func TestExternalReconnect(t *testing.T) {
 
 	// The script's own calls during the outages failed at once.
 	c := connect(t, n.URL, serialize.JSON)
-	res, err := callCtx(c, "com.ext.stats")
+	res, err := callWithin(c, "com.ext.stats")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,7 +540,7 @@ func TestExternalRouterUnreachableAtStart(t *testing.T) {
 	n.Restart()
 	c := connect(t, n.URL, serialize.JSON)
 	eventually(t, 10*time.Second, "svc serves on the restarted router", func() bool {
-		_, err := callCtx(c, "com.ext.add", 1, 1)
+		_, err := callWithin(c, "com.ext.add", 1, 1)
 		return err == nil
 	})
 	exercise(t, c)

@@ -43,10 +43,11 @@ type componentPeer struct {
 	closing  chan struct{} // closed by Close: nobody reads recv any more
 
 	mu     sync.Mutex
-	procs  map[nxwamp.ID]client.InvocationHandler // by registration
-	subs   map[nxwamp.ID]client.EventHandler      // by subscription
-	open   map[nxwamp.ID]context.CancelFunc       // unanswered invocations; nil cancel: the client runs it
-	idle   chan struct{}                          // closed while nothing is open
+	link   *link                           // set before the first handle
+	procs  map[nxwamp.ID]invocationHandler // by registration
+	subs   map[nxwamp.ID]client.EventHandler
+	open   map[nxwamp.ID]*callCtx // unanswered invocations; nil: the client runs it
+	idle   chan struct{}          // closed while nothing is open
 	closed bool
 }
 
@@ -58,9 +59,9 @@ func newComponentPeer(p nxwamp.Peer) *componentPeer {
 		sent:    make(chan struct{}),
 		dead:    make(chan struct{}),
 		closing: make(chan struct{}),
-		procs:   map[nxwamp.ID]client.InvocationHandler{},
+		procs:   map[nxwamp.ID]invocationHandler{},
 		subs:    map[nxwamp.ID]client.EventHandler{},
-		open:    map[nxwamp.ID]context.CancelFunc{},
+		open:    map[nxwamp.ID]*callCtx{},
 		idle:    make(chan struct{}),
 	}
 	close(cp.idle)
@@ -72,9 +73,12 @@ func newComponentPeer(p nxwamp.Peer) *componentPeer {
 func (p *componentPeer) Send() chan<- nxwamp.Message { return p.send }
 func (p *componentPeer) Recv() <-chan nxwamp.Message { return p.recv }
 
+// invocationHandler runs one invocation under its context.
+type invocationHandler func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult
+
 // handle runs INVOCATIONs of registration id on h from now on; until then
 // the client runs them (on the same handler).
-func (p *componentPeer) handle(id nxwamp.ID, h client.InvocationHandler) {
+func (p *componentPeer) handle(id nxwamp.ID, h invocationHandler) {
 	p.mu.Lock()
 	p.procs[id] = h
 	p.mu.Unlock()
@@ -133,21 +137,25 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 			p.mu.Unlock()
 			return false
 		}
-		ctx, cancel := invocationContext(m)
-		p.startLocked(m.Request, cancel)
+		cc := newCallCtx(p.link)
+		if timeout, _ := nxwamp.AsInt64(m.Details[nxwamp.OptTimeout]); timeout > 0 {
+			// The caller's own deadline, as the client would set it.
+			cc.callerDeadline = time.Now().Add(time.Duration(timeout) * time.Millisecond)
+		}
+		p.startLocked(m.Request, cc)
 		p.mu.Unlock()
-		go p.invoke(ctx, cancel, h, m)
+		go p.invoke(cc, h, m)
 		return true
 	case *nxwamp.Interrupt:
 		p.mu.Lock()
-		cancel, ours := p.open[m.Request]
+		cc, ours := p.open[m.Request]
 		p.mu.Unlock()
-		if !ours || cancel == nil {
+		if !ours || cc == nil {
 			return false
 		}
 		// As the client would: the handler's context ends and the caller
 		// is answered now, whatever the handler does.
-		cancel()
+		cc.cancel(context.Canceled)
 		go p.answer(m.Request, errorResult(wamp.ErrCanceled, "the call was canceled"))
 		return true
 	case *nxwamp.Event:
@@ -166,18 +174,8 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 	return false
 }
 
-// invocationContext is what the client would give the handler: it ends
-// at the caller's own timeout, if it set one, or on INTERRUPT.
-func invocationContext(inv *nxwamp.Invocation) (context.Context, context.CancelFunc) {
-	if timeout, _ := nxwamp.AsInt64(inv.Details[nxwamp.OptTimeout]); timeout > 0 {
-		return context.WithTimeout(context.Background(), time.Duration(timeout)*time.Millisecond)
-	}
-	return context.WithCancel(context.Background())
-}
-
-func (p *componentPeer) invoke(ctx context.Context, cancel context.CancelFunc, h client.InvocationHandler, inv *nxwamp.Invocation) {
-	defer cancel()
-	p.answer(inv.Request, h(ctx, inv))
+func (p *componentPeer) invoke(cc *callCtx, h invocationHandler, inv *nxwamp.Invocation) {
+	p.answer(inv.Request, h(cc, inv))
 }
 
 // answer sends the one answer to invocation req, unless it has one
@@ -270,11 +268,11 @@ func (p *componentPeer) started(req nxwamp.ID) {
 	}
 }
 
-func (p *componentPeer) startLocked(req nxwamp.ID, cancel context.CancelFunc) {
+func (p *componentPeer) startLocked(req nxwamp.ID, cc *callCtx) {
 	if len(p.open) == 0 {
 		p.idle = make(chan struct{})
 	}
-	p.open[req] = cancel
+	p.open[req] = cc
 }
 
 func (p *componentPeer) answered(req nxwamp.ID) {

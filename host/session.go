@@ -188,13 +188,13 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	g, ep := s.g, s.ep
 	r := s.c.newRoute(s.dynamicBinding(loader.Register, procedure))
 	l := s.c.link.Load()
-	err = l.register(procedure, func(ctx context.Context, inv *nxwamp.Invocation) client.InvokeResult {
+	err = l.register(procedure, func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult {
 		if !g.enter() {
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
 		presizeStack()
-		return s.c.dispatchCall(withLink(ctx, l), g, r, proc, inv)
+		return s.c.dispatchCall(cc, g, r, proc, inv)
 	}, o)
 	if err != nil {
 		return callErr(err)

@@ -1,0 +1,189 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// waitDone fails the test unless ctx ends within d.
+func waitDone(t *testing.T, ctx context.Context, d time.Duration) {
+	t.Helper()
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+		t.Fatalf("context still running after %s", d)
+	}
+}
+
+func TestCallCtxDeadline(t *testing.T) {
+	g := &generation{}
+	cc := newCallCtx(nil)
+	var overran atomic.Bool
+	before := time.Now()
+	cc.start(nil, g, 30*time.Millisecond, "test", func() { overran.Store(true) })
+	dl, ok := cc.Deadline()
+	if !ok || dl.Before(before.Add(30*time.Millisecond)) || dl.After(time.Now().Add(30*time.Millisecond)) {
+		t.Fatalf("Deadline() = %v, %v; want about now+30ms", dl, ok)
+	}
+	// A context a script derives ends with it, for the same reason.
+	child, cancel := context.WithCancel(cc)
+	defer cancel()
+	var afterRan atomic.Bool
+	stopAfter := context.AfterFunc(cc, func() { afterRan.Store(true) })
+	defer stopAfter()
+	if cc.Err() != nil {
+		t.Fatalf("Err() = %v before the deadline", cc.Err())
+	}
+	waitDone(t, cc, 2*time.Second)
+	if !errors.Is(cc.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err() = %v; want DeadlineExceeded", cc.Err())
+	}
+	if time.Since(before) < 30*time.Millisecond {
+		t.Fatalf("ended after %s, before its deadline", time.Since(before))
+	}
+	waitDone(t, child, 2*time.Second)
+	if !errors.Is(child.Err(), context.DeadlineExceeded) {
+		t.Fatalf("derived context's Err() = %v; want DeadlineExceeded", child.Err())
+	}
+	if !cc.finish() {
+		t.Fatal("finish() before the grace ended lost the claim")
+	}
+	if overran.Load() {
+		t.Fatal("onOverrun ran for a handler that finished within the grace")
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !afterRan.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("context.AfterFunc never ran")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestCallCtxCanceledBeforeDeadline(t *testing.T) {
+	g := &generation{}
+	cc := newCallCtx(nil)
+	cc.start(nil, g, time.Hour, "test", func() {})
+	cc.cancel(context.Canceled)
+	waitDone(t, cc, time.Second)
+	if !errors.Is(cc.Err(), context.Canceled) {
+		t.Fatalf("Err() = %v; want Canceled", cc.Err())
+	}
+	if !cc.finish() {
+		t.Fatal("a handler that returned in time lost the claim")
+	}
+	// A second end does not change the first.
+	cc.cancel(context.DeadlineExceeded)
+	if !errors.Is(cc.Err(), context.Canceled) {
+		t.Fatalf("Err() = %v after a second cancel; want Canceled", cc.Err())
+	}
+}
+
+func TestCallCtxCallerDeadlineFirst(t *testing.T) {
+	g := &generation{}
+	cc := newCallCtx(nil)
+	cc.callerDeadline = time.Now().Add(20 * time.Millisecond)
+	cc.start(nil, g, time.Hour, "test", func() {})
+	if dl, _ := cc.Deadline(); !dl.Equal(cc.callerDeadline) {
+		t.Fatalf("Deadline() = %v; want the caller's %v", dl, cc.callerDeadline)
+	}
+	waitDone(t, cc, 2*time.Second)
+	if !errors.Is(cc.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err() = %v; want DeadlineExceeded", cc.Err())
+	}
+	cc.finish()
+}
+
+// TestCallCtxOverrun: a handler still running overrunGrace after its
+// context ended loses the claim to onOverrun, which runs exactly once.
+func TestCallCtxOverrun(t *testing.T) {
+	g := &generation{}
+	cc := newCallCtx(nil)
+	overran := make(chan struct{}, 2)
+	cc.start(nil, g, 10*time.Millisecond, "test", func() { overran <- struct{}{} })
+	select {
+	case <-overran:
+	case <-time.After(5 * time.Second):
+		t.Fatal("onOverrun did not run")
+	}
+	if cc.finish() {
+		t.Fatal("finish() won the claim after onOverrun ran")
+	}
+	select {
+	case <-overran:
+		t.Fatal("onOverrun ran twice")
+	default:
+	}
+}
+
+// TestLanesManyCalls: calls in one lane end in deadline order whatever
+// order the others finish in, and a retired generation's calls end at once.
+func TestLanesManyCalls(t *testing.T) {
+	g := &generation{}
+	var ccs []*callCtx
+	for i := 0; i < 5; i++ {
+		cc := newCallCtx(nil)
+		cc.start(nil, g, 40*time.Millisecond, "test", func() {})
+		ccs = append(ccs, cc)
+	}
+	// Finishing the head and one in the middle leaves the rest watched.
+	ccs[0].finish()
+	ccs[2].finish()
+	for _, i := range []int{1, 3, 4} {
+		waitDone(t, ccs[i], 2*time.Second)
+		if !errors.Is(ccs[i].Err(), context.DeadlineExceeded) {
+			t.Fatalf("call %d: Err() = %v; want DeadlineExceeded", i, ccs[i].Err())
+		}
+		ccs[i].finish()
+	}
+	// The lane's timer re-arms for calls that join after it went idle.
+	late := newCallCtx(nil)
+	late.start(nil, g, 40*time.Millisecond, "test", func() {})
+	waitDone(t, late, 2*time.Second)
+	late.finish()
+
+	long := newCallCtx(nil)
+	long.start(nil, g, time.Hour, "test", func() {})
+	g.lanes.retire()
+	waitDone(t, long, time.Second)
+	if !errors.Is(long.Err(), context.Canceled) {
+		t.Fatalf("retired: Err() = %v; want Canceled", long.Err())
+	}
+	long.finish()
+	after := newCallCtx(nil)
+	after.start(nil, g, time.Hour, "test", func() {})
+	if !errors.Is(after.Err(), context.Canceled) {
+		t.Fatalf("a call starting on retired code: Err() = %v; want Canceled", after.Err())
+	}
+	after.finish()
+}
+
+// BenchmarkCallCtx is the per-call cost of the watch that replaced
+// context.WithTimeout plus two context.AfterFuncs.
+func BenchmarkCallCtx(b *testing.B) {
+	g := &generation{}
+	b.Run("callCtx", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			cc := newCallCtx(nil)
+			cc.start(nil, g, time.Minute, "bench", func() {})
+			cc.finish()
+		}
+	})
+	b.Run("context.WithTimeout+AfterFunc", func(b *testing.B) {
+		b.ReportAllocs()
+		parent, cancelParent := context.WithCancel(context.Background())
+		defer cancelParent()
+		for b.Loop() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			stop := context.AfterFunc(parent, cancel)
+			stopWatch := context.AfterFunc(ctx, func() {})
+			stopWatch()
+			stop()
+			cancel()
+		}
+	})
+}
