@@ -6,6 +6,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gammazero/nexus/v3/client"
+	"github.com/gammazero/nexus/v3/transport"
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
 )
 
 // waitDone fails the test unless ctx ends within d.
@@ -186,4 +190,23 @@ func BenchmarkCallCtx(b *testing.B) {
 			cancel()
 		}
 	})
+}
+
+// TestPeerSendAfterClose: a handler that outlives its session (an overrun
+// at shutdown) answers into a closed peer; that must drop the answer, not
+// panic on the transport's closed channel.
+func TestPeerSendAfterClose(t *testing.T) {
+	local, routerSide := transport.LinkedPeers()
+	go func() {
+		for range routerSide.Recv() {
+		}
+	}()
+	p := newComponentPeer(local)
+	p.started(7)
+	p.Close()
+	p.answer(7, client.InvokeResult{Args: nxwamp.List{1}})
+	p.publish("com.example.late", nxwamp.Dict{}, nil, nil)
+	if err := p.progress(8, nil, nil); err == nil {
+		t.Fatal("progress for an invocation that is not open was sent")
+	}
 }

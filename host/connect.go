@@ -31,6 +31,7 @@ import (
 type link struct {
 	client *client.Client
 	peer   *componentPeer
+	local  bool // on the embedded router
 
 	closeOnce sync.Once
 	closeErr  error
@@ -126,6 +127,7 @@ func (c *component) dialEmbedded() (*link, error) {
 		}
 	}()
 	peer := newComponentPeer(local)
+	peer.publishID.Store(firstPublishID)
 	cl, err := client.NewClient(peer, client.Config{
 		Realm: c.cfg.Realm,
 		// The router's guard finds the component's grants by authid.
@@ -135,7 +137,9 @@ func (c *component) dialEmbedded() (*link, error) {
 	if err != nil {
 		return nil, fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
 	}
-	return newLink(cl, peer), nil
+	l := newLink(cl, peer)
+	l.local = true
+	return l, nil
 }
 
 // RefusedError is a router's ABORT in answer to HELLO or AUTHENTICATE:

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -41,6 +42,14 @@ type componentPeer struct {
 	dead     chan struct{}
 	deadOnce sync.Once
 	closing  chan struct{} // closed by Close: nobody reads recv any more
+	// Handlers send their own answers, and may still be running when the
+	// peer closes; the transport's send channel must not be used (local
+	// transports close it) once Close has let go of it.
+	sendMu      sync.RWMutex
+	stopSending chan struct{}
+	released    bool
+	// publishID numbers the PUBLISHes the peer sends itself (publish).
+	publishID atomic.Uint64
 
 	mu     sync.Mutex
 	link   *link                           // set before the first handle
@@ -53,16 +62,17 @@ type componentPeer struct {
 
 func newComponentPeer(p nxwamp.Peer) *componentPeer {
 	cp := &componentPeer{
-		Peer:    p,
-		send:    make(chan nxwamp.Message),
-		recv:    make(chan nxwamp.Message, 16),
-		sent:    make(chan struct{}),
-		dead:    make(chan struct{}),
-		closing: make(chan struct{}),
-		procs:   map[nxwamp.ID]invocationHandler{},
-		subs:    map[nxwamp.ID]client.EventHandler{},
-		open:    map[nxwamp.ID]*callCtx{},
-		idle:    make(chan struct{}),
+		Peer:        p,
+		send:        make(chan nxwamp.Message),
+		recv:        make(chan nxwamp.Message, 16),
+		sent:        make(chan struct{}),
+		dead:        make(chan struct{}),
+		closing:     make(chan struct{}),
+		stopSending: make(chan struct{}),
+		procs:       map[nxwamp.ID]invocationHandler{},
+		subs:        map[nxwamp.ID]client.EventHandler{},
+		open:        map[nxwamp.ID]*callCtx{},
+		idle:        make(chan struct{}),
 	}
 	close(cp.idle)
 	go cp.forward()
@@ -209,6 +219,20 @@ func (p *componentPeer) progress(req nxwamp.ID, args nxwamp.List, kwargs nxwamp.
 	return nil
 }
 
+// firstPublishID is far above the request IDs the client counts up from
+// 1, so that the peer's own never meet them (and below 2^53, WAMP's
+// largest ID).
+const firstPublishID = 1 << 52
+
+// publish sends an unacknowledged PUBLISH for the client: the router
+// answers nothing, so the client has nothing to wait for. Only the
+// embedded router gets these (dialEmbedded); nexus does not check that
+// request IDs count up, as WAMP suggests, but other routers might.
+func (p *componentPeer) publish(topic string, options nxwamp.Dict, args nxwamp.List, kwargs nxwamp.Dict) {
+	id := nxwamp.ID(p.publishID.Add(1))
+	p.transmit(&nxwamp.Publish{Request: id, Options: options, Topic: nxwamp.URI(topic), Arguments: args, ArgumentsKw: kwargs})
+}
+
 type answeredError struct{}
 
 func (answeredError) Error() string { return "the call has been answered already" }
@@ -218,9 +242,15 @@ var errAnswered error = answeredError{}
 // transmit hands msg to the transport, or drops it once the connection is
 // lost (the client fails its own requests when it sees that).
 func (p *componentPeer) transmit(msg nxwamp.Message) {
+	p.sendMu.RLock()
+	defer p.sendMu.RUnlock()
+	if p.released {
+		return
+	}
 	select {
 	case p.Peer.Send() <- msg:
 	case <-p.dead:
+	case <-p.stopSending:
 	}
 }
 
@@ -323,5 +353,9 @@ func (p *componentPeer) Close() {
 		p.abandon()
 		<-p.sent
 	}
+	close(p.stopSending)
+	p.sendMu.Lock()
+	p.released = true
+	p.sendMu.Unlock()
 	p.Peer.Close()
 }

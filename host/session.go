@@ -139,6 +139,12 @@ func (s *session) PublishWith(ctx context.Context, topic string, args []any, kwa
 	setList(o, "eligible_authid", strs(opts.EligibleAuthID))
 	setList(o, "exclude_authrole", strs(opts.ExcludeAuthRole))
 	setList(o, "eligible_authrole", strs(opts.EligibleAuthRole))
+	if l := s.c.link.Load(); l.local && !opts.Acknowledge {
+		// No reply is coming: the embedded router can take the PUBLISH
+		// from the peer, without the hand-off through the client.
+		l.peer.publish(topic, o, a, k)
+		return nil
+	}
 	if err := s.c.cl().Publish(topic, o, a, k); err != nil {
 		return callErr(err)
 	}
