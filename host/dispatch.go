@@ -370,7 +370,7 @@ func safeError(err error) (msg string) {
 	return err.Error()
 }
 
-// handlerStack is the stack presizeStack reserves. nexus runs each
+// handlerStack is the stack presizeStack reserves. The peer runs each
 // invocation on a fresh goroutine with a small stack, which yaegi's deep
 // call chains grew by doubling, each time copying (and walking) an ever
 // deeper stack: 10-15% of the host's CPU under load in a profile. Growing
