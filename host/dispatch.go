@@ -236,6 +236,11 @@ func errorResult(uri, msg string) client.InvokeResult {
 func normalize(args []any, kwargs map[string]any) (nxwamp.List, nxwamp.Dict, error) {
 	var list nxwamp.List
 	var dict nxwamp.Dict
+	if len(args) > 0 && len(kwargs) == 0 && scalars(args) {
+		// What most publishes and calls carry: a copy is all ToWAMP would
+		// make of it.
+		return append(nxwamp.List(nil), args...), nil, nil
+	}
 	if len(args) > 0 {
 		v, err := interp.ToWAMP(reflect.ValueOf(args))
 		if err != nil {
@@ -257,6 +262,19 @@ func normalize(args []any, kwargs map[string]any) (nxwamp.List, nxwamp.Dict, err
 		dict[k] = binary(e)
 	}
 	return list, dict, nil
+}
+
+// scalars reports whether l holds only values ToWAMP leaves as they are
+// and that hold no references: nil, bool, int64, uint64, float64, string.
+func scalars(l []any) bool {
+	for _, v := range l {
+		switch v.(type) {
+		case nil, bool, int64, uint64, float64, string:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // binary marks byte slices as WAMP binary, in place. The router encodes a
