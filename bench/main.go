@@ -50,9 +50,9 @@ func main() {
 orchestrate:
 	var o options
 	var only string
-	flag.DurationVar(&o.duration, "duration", 3*time.Second, "measured time per setup and cell (split across -rounds turns)")
+	flag.DurationVar(&o.duration, "duration", 6*time.Second, "measured time per setup and cell (split across -rounds turns)")
 	flag.DurationVar(&o.warmup, "warmup", time.Second, "unmeasured warm-up per setup and cell (split across turns, at least 200ms each)")
-	flag.IntVar(&o.rounds, "rounds", 3, "turns per cell: the setups compared in a cell take turns, so that noise falls on all of them")
+	flag.IntVar(&o.rounds, "rounds", 6, "turns per cell: the setups compared in a cell take turns, so that noise falls on all of them")
 	flag.StringVar(&only, "only", "", "comma-separated workloads to run: rpc, fanout, reload, startup, work (default all)")
 	flag.BoolVar(&o.json, "json", false, "print the results as JSON instead of a table")
 	flag.Parse()
