@@ -40,7 +40,7 @@ type callCtx struct {
 	// The watch, set by start.
 	gen       *generation
 	comp      *component
-	what      string
+	what      handlerName
 	onOverrun func()
 	timer     *time.Timer // the caller's deadline, when earlier than the lane's
 	started   bool
@@ -53,6 +53,12 @@ type callCtx struct {
 	due        time.Time     // when the lane ends it
 	prev, next *callCtx
 }
+
+// handlerName says what runs under a callCtx, for the runaway log; the
+// two parts are joined only then, not on every call.
+type handlerName struct{ kind, name string }
+
+func (n handlerName) String() string { return n.kind + " " + n.name }
 
 type afterFunc struct{ f func() }
 
@@ -141,7 +147,7 @@ func (c *callCtx) cancel(err error) {
 // ended and overrunGrace has passed with the handler still running,
 // onOverrun runs once (unless finish claimed the answer first), and from
 // its deadline on the handler counts as runaway.
-func (c *callCtx) start(comp *component, g *generation, d time.Duration, what string, onOverrun func()) {
+func (c *callCtx) start(comp *component, g *generation, d time.Duration, what handlerName, onOverrun func()) {
 	c.comp, c.gen, c.what, c.onOverrun = comp, g, what, onOverrun
 	due := time.Now().Add(d)
 	callerFirst := !c.callerDeadline.IsZero() && c.callerDeadline.Before(due)
@@ -194,7 +200,7 @@ func (c *callCtx) checkOverrun() {
 			return
 		}
 		c.gen.overrun.Do(func() {
-			c.comp.log.Error("runaway handler: still running past its deadline and ignoring its context; restarting the component's interpreter", "handler", c.what)
+			c.comp.log.Error("runaway handler: still running past its deadline and ignoring its context; restarting the component's interpreter", "handler", c.what.String())
 			c.comp.h.restartRunaway(c.comp, c.gen)
 		})
 	})

@@ -3,6 +3,8 @@ package host
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -27,7 +29,7 @@ func TestCallCtxDeadline(t *testing.T) {
 	cc := newCallCtx(nil)
 	var overran atomic.Bool
 	before := time.Now()
-	cc.start(nil, g, 30*time.Millisecond, "test", func() { overran.Store(true) })
+	cc.start(nil, g, 30*time.Millisecond, handlerName{"test", "handler"}, func() { overran.Store(true) })
 	dl, ok := cc.Deadline()
 	if !ok || dl.Before(before.Add(30*time.Millisecond)) || dl.After(time.Now().Add(30*time.Millisecond)) {
 		t.Fatalf("Deadline() = %v, %v; want about now+30ms", dl, ok)
@@ -70,7 +72,7 @@ func TestCallCtxDeadline(t *testing.T) {
 func TestCallCtxCanceledBeforeDeadline(t *testing.T) {
 	g := &generation{}
 	cc := newCallCtx(nil)
-	cc.start(nil, g, time.Hour, "test", func() {})
+	cc.start(nil, g, time.Hour, handlerName{"test", "handler"}, func() {})
 	cc.cancel(context.Canceled)
 	waitDone(t, cc, time.Second)
 	if !errors.Is(cc.Err(), context.Canceled) {
@@ -90,7 +92,7 @@ func TestCallCtxCallerDeadlineFirst(t *testing.T) {
 	g := &generation{}
 	cc := newCallCtx(nil)
 	cc.callerDeadline = time.Now().Add(20 * time.Millisecond)
-	cc.start(nil, g, time.Hour, "test", func() {})
+	cc.start(nil, g, time.Hour, handlerName{"test", "handler"}, func() {})
 	if dl, _ := cc.Deadline(); !dl.Equal(cc.callerDeadline) {
 		t.Fatalf("Deadline() = %v; want the caller's %v", dl, cc.callerDeadline)
 	}
@@ -107,7 +109,7 @@ func TestCallCtxOverrun(t *testing.T) {
 	g := &generation{}
 	cc := newCallCtx(nil)
 	overran := make(chan struct{}, 2)
-	cc.start(nil, g, 10*time.Millisecond, "test", func() { overran <- struct{}{} })
+	cc.start(nil, g, 10*time.Millisecond, handlerName{"test", "handler"}, func() { overran <- struct{}{} })
 	select {
 	case <-overran:
 	case <-time.After(5 * time.Second):
@@ -130,7 +132,7 @@ func TestLanesManyCalls(t *testing.T) {
 	var ccs []*callCtx
 	for i := 0; i < 5; i++ {
 		cc := newCallCtx(nil)
-		cc.start(nil, g, 40*time.Millisecond, "test", func() {})
+		cc.start(nil, g, 40*time.Millisecond, handlerName{"test", "handler"}, func() {})
 		ccs = append(ccs, cc)
 	}
 	// Finishing the head and one in the middle leaves the rest watched.
@@ -145,12 +147,12 @@ func TestLanesManyCalls(t *testing.T) {
 	}
 	// The lane's timer re-arms for calls that join after it went idle.
 	late := newCallCtx(nil)
-	late.start(nil, g, 40*time.Millisecond, "test", func() {})
+	late.start(nil, g, 40*time.Millisecond, handlerName{"test", "handler"}, func() {})
 	waitDone(t, late, 2*time.Second)
 	late.finish()
 
 	long := newCallCtx(nil)
-	long.start(nil, g, time.Hour, "test", func() {})
+	long.start(nil, g, time.Hour, handlerName{"test", "handler"}, func() {})
 	g.lanes.retire()
 	waitDone(t, long, time.Second)
 	if !errors.Is(long.Err(), context.Canceled) {
@@ -158,7 +160,7 @@ func TestLanesManyCalls(t *testing.T) {
 	}
 	long.finish()
 	after := newCallCtx(nil)
-	after.start(nil, g, time.Hour, "test", func() {})
+	after.start(nil, g, time.Hour, handlerName{"test", "handler"}, func() {})
 	if !errors.Is(after.Err(), context.Canceled) {
 		t.Fatalf("a call starting on retired code: Err() = %v; want Canceled", after.Err())
 	}
@@ -173,7 +175,7 @@ func BenchmarkCallCtx(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			cc := newCallCtx(nil)
-			cc.start(nil, g, time.Minute, "bench", func() {})
+			cc.start(nil, g, time.Minute, handlerName{"bench", "handler"}, func() {})
 			cc.finish()
 		}
 	})
@@ -209,4 +211,46 @@ func TestPeerSendAfterClose(t *testing.T) {
 	if err := p.progress(8, nil, nil); err == nil {
 		t.Fatal("progress for an invocation that is not open was sent")
 	}
+}
+
+// TestPeerWorkers: invocations run on workers that wait for the next one;
+// a burst leaves at most maxIdleWorkers waiting, and Close ends them.
+func TestPeerWorkers(t *testing.T) {
+	local, routerSide := transport.LinkedPeers()
+	go func() {
+		for range routerSide.Recv() {
+		}
+	}()
+	p := newComponentPeer(local)
+	base := runtime.NumGoroutine()
+	release := make(chan struct{})
+	var ran sync.WaitGroup
+	const burst = 3 * maxIdleWorkers
+	ran.Add(burst)
+	for i := 0; i < burst; i++ {
+		p.runOnWorker(func() { <-release; ran.Done() })
+	}
+	if n := runtime.NumGoroutine() - base; n < burst {
+		t.Fatalf("%d goroutines run %d blocked invocations", n, burst)
+	}
+	close(release)
+	ran.Wait()
+	waitIdle := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine()-base > want {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d workers left, want at most %d", runtime.NumGoroutine()-base, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitIdle(maxIdleWorkers)
+	// A waiting worker takes the next invocation.
+	done := make(chan struct{})
+	p.runOnWorker(func() { close(done) })
+	<-done
+	p.Close()
+	// The forwarding goroutine ends with Close too: one below the base.
+	waitIdle(-1)
 }

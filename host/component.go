@@ -400,7 +400,6 @@ func (c *component) register(b *loader.Binding) error {
 			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
 		}
 		defer g.leave()
-		presizeStack()
 		return c.dispatchCall(cc, g, r, g.procs[r.key], inv)
 	}, opts)
 	if err != nil {

@@ -106,7 +106,7 @@ func (c *component) runCall(cc *callCtx, g *generation, r *route, proc interp.Pr
 		// The caller is owed an answer now, whatever the handler does.
 		cc.link.peer.answer(inv.Request, ctxError(cc))
 	}
-	if !c.runWatched(cc, g, r, "procedure "+call.Procedure, func() { res, err = proc(cc, call) }, answerNow) {
+	if !c.runWatched(cc, g, r, handlerName{"procedure", call.Procedure}, func() { res, err = proc(cc, call) }, answerNow) {
 		// Answered at the deadline already; the router ignores a second
 		// answer to the same invocation.
 		return ctxError(cc)
@@ -157,7 +157,7 @@ func (g *generation) timeout(r *route) time.Duration {
 // runWatched reports whether the code finished before onOverrun ran; the
 // two race for one claim, so exactly one of them decides what the caller
 // is told.
-func (c *component) runWatched(cc *callCtx, g *generation, r *route, what string, run, onOverrun func()) bool {
+func (c *component) runWatched(cc *callCtx, g *generation, r *route, what handlerName, run, onOverrun func()) bool {
 	cc.start(c, g, g.timeout(r), what, onOverrun)
 	run()
 	return cc.finish()
@@ -363,7 +363,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 			r.queue.abandon()
 		}
 	}
-	if !c.runWatched(cc, g, r, "event handler for "+e.Topic, func() { err = handler(cc, e) }, moveOn) {
+	if !c.runWatched(cc, g, r, handlerName{"event handler for", e.Topic}, func() { err = handler(cc, e) }, moveOn) {
 		return
 	}
 	var panicErr *interp.PanicError
@@ -388,13 +388,14 @@ func safeError(err error) (msg string) {
 	return err.Error()
 }
 
-// handlerStack is the stack presizeStack reserves. The peer runs each
-// invocation on a fresh goroutine with a small stack, which yaegi's deep
-// call chains grew by doubling, each time copying (and walking) an ever
-// deeper stack: 10-15% of the host's CPU under load in a profile. Growing
-// it once, while it is shallow, costs one cheap copy. 12 KB makes the
-// stack 16 KB, the largest size the runtime recycles from per-P caches
-// (larger stacks come from the heap); add2 and similar handlers fit.
+// handlerStack is the stack presizeStack reserves. A new worker
+// (componentPeer.worker) starts with a small stack, which yaegi's deep call
+// chains grew by doubling, each time copying (and walking) an ever deeper
+// stack: 10-15% of the host's CPU under load in a profile, when every call
+// had a fresh goroutine. Growing it once, while it is shallow, costs one
+// cheap copy. 12 KB makes the stack 16 KB, the largest size the runtime
+// recycles from per-P caches (larger stacks come from the heap); add2 and
+// similar handlers fit.
 const handlerStack = 12 << 10
 
 // stackIndex is a variable, so that the compiler cannot drop the write

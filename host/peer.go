@@ -50,6 +50,11 @@ type componentPeer struct {
 	released    bool
 	// publishID numbers the PUBLISHes the peer sends itself (publish).
 	publishID atomic.Uint64
+	// Invocations run on workers: goroutines that wait for the next
+	// invocation once done (up to maxIdleWorkers of them), so that a call
+	// neither starts a goroutine nor grows its stack (presizeStack).
+	work        chan func()
+	idleWorkers atomic.Int32
 
 	mu     sync.Mutex
 	link   *link                           // set before the first handle
@@ -69,6 +74,7 @@ func newComponentPeer(p nxwamp.Peer) *componentPeer {
 		dead:        make(chan struct{}),
 		closing:     make(chan struct{}),
 		stopSending: make(chan struct{}),
+		work:        make(chan func()),
 		procs:       map[nxwamp.ID]invocationHandler{},
 		subs:        map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
@@ -154,7 +160,7 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		}
 		p.startLocked(m.Request, cc)
 		p.mu.Unlock()
-		go p.invoke(cc, h, m)
+		p.runOnWorker(func() { p.answer(m.Request, h(cc, m)) })
 		return true
 	case *nxwamp.Interrupt:
 		p.mu.Lock()
@@ -184,8 +190,35 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 	return false
 }
 
-func (p *componentPeer) invoke(cc *callCtx, h invocationHandler, inv *nxwamp.Invocation) {
-	p.answer(inv.Request, h(cc, inv))
+// maxIdleWorkers bounds the workers a peer keeps waiting: a burst of
+// concurrent calls leaves no more goroutines behind than this.
+const maxIdleWorkers = 8
+
+// runOnWorker runs f on an idle worker, or on a new one.
+func (p *componentPeer) runOnWorker(f func()) {
+	select {
+	case p.work <- f:
+	default:
+		go p.worker(f)
+	}
+}
+
+func (p *componentPeer) worker(f func()) {
+	presizeStack()
+	for {
+		f()
+		if p.idleWorkers.Add(1) > maxIdleWorkers {
+			p.idleWorkers.Add(-1)
+			return
+		}
+		select {
+		case f = <-p.work:
+			p.idleWorkers.Add(-1)
+		case <-p.closing:
+			p.idleWorkers.Add(-1)
+			return
+		}
+	}
 }
 
 // answer sends the one answer to invocation req, unless it has one

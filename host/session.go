@@ -199,7 +199,6 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
 		}
 		defer g.leave()
-		presizeStack()
 		return s.c.dispatchCall(cc, g, r, proc, inv)
 	}, o)
 	if err != nil {
