@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	nxwamp "github.com/gammazero/nexus/v3/wamp"
 )
 
 // callCtx is the context one call or event delivery runs under, and the
@@ -41,7 +43,8 @@ type callCtx struct {
 	gen       *generation
 	comp      *component
 	what      handlerName
-	onOverrun func()
+	onOverrun func()      // nil for an invocation: the watch answers request
+	request   nxwamp.ID   // the invocation's, on link
 	timer     *time.Timer // the caller's deadline, when earlier than the lane's
 	started   bool
 	finished  atomic.Bool
@@ -143,10 +146,15 @@ func (c *callCtx) cancel(err error) {
 }
 
 // start puts the context under generation g's deadline of d (or the
-// caller's, if earlier) before the handler runs. Once the context has
-// ended and overrunGrace has passed with the handler still running,
-// onOverrun runs once (unless finish claimed the answer first), and from
-// its deadline on the handler counts as runaway.
+// caller's, if earlier) before the handler runs, on the caller's own
+// goroutine (handing it to another would cost a wake-up per call). Once
+// the context has ended and overrunGrace has passed with the handler
+// still running, the watch claims the answer (unless finish claimed it
+// first) and runs onOverrun, or, for an invocation (nil onOverrun),
+// answers the caller with wamp.error.timeout or canceled itself. From its
+// deadline on, the handler counts as runaway. finish reports which of the
+// two claimed the answer, so exactly one of them decides what the caller
+// is told.
 func (c *callCtx) start(comp *component, g *generation, d time.Duration, what handlerName, onOverrun func()) {
 	c.comp, c.gen, c.what, c.onOverrun = comp, g, what, onOverrun
 	due := time.Now().Add(d)
@@ -190,7 +198,12 @@ func (c *callCtx) checkOverrun() {
 	if c.finished.Load() || !c.claimed.CompareAndSwap(false, true) {
 		return
 	}
-	c.onOverrun()
+	if c.onOverrun != nil {
+		c.onOverrun()
+	} else if c.link != nil {
+		// The caller is owed an answer now, whatever the handler does.
+		c.link.peer.answer(c.request, ctxError(c))
+	}
 	// Code that is still running past its deadline is runaway: yaegi cannot
 	// stop one call, so the component gets a fresh interpreter and the old
 	// one is stopped (DESIGN.md decision 6).

@@ -26,6 +26,7 @@ type route struct {
 	timeout time.Duration // for run-time bindings; declared ones read the generation's
 	slots   chan struct{} // concurrency limit; nil for subscriptions
 	queue   *eventQueue   // nil for registrations
+	moveOn  func()        // for an event handler that overruns its deadline
 
 	// Metric children resolved once, off the hot path.
 	seconds  prometheus.Observer
@@ -46,6 +47,14 @@ func (c *component) newRoute(b *loader.Binding) *route {
 		r.ok = m.calls.WithLabelValues(name, b.URI, "")
 		r.rejected = m.rejected.WithLabelValues(name, b.URI)
 	} else {
+		r.moveOn = func() {
+			// Later events must not wait behind a handler that ignores its
+			// deadline: a fresh goroutine takes over the queue.
+			r.failed.Inc()
+			if r.queue != nil {
+				r.queue.abandon()
+			}
+		}
 		r.received = m.events.WithLabelValues(name, b.URI)
 		r.dropped = m.eventsDropped.WithLabelValues(name, b.URI)
 		r.failed = m.eventErrors.WithLabelValues(name, b.URI)
@@ -75,7 +84,6 @@ func (c *component) dispatchCall(cc *callCtx, g *generation, r *route, proc inte
 }
 
 func (c *component) runCall(cc *callCtx, g *generation, r *route, proc interp.Procedure, inv *nxwamp.Invocation) client.InvokeResult {
-	var err error
 	if c.h.stopping.Load() {
 		return errorResult(wamp.ErrUnavailable, "wamphost is shutting down")
 	}
@@ -101,14 +109,14 @@ func (c *component) runCall(cc *callCtx, g *generation, r *route, proc interp.Pr
 		fillInvocation(call, inv, r.uri)
 	}
 
-	var res *wamp.Result
-	answerNow := func() {
-		// The caller is owed an answer now, whatever the handler does.
-		cc.link.peer.answer(inv.Request, ctxError(cc))
-	}
-	if !c.runWatched(cc, g, r, handlerName{"procedure", call.Procedure}, func() { res, err = proc(cc, call) }, answerNow) {
-		// Answered at the deadline already; the router ignores a second
-		// answer to the same invocation.
+	// The handler runs on this goroutine (a worker of the peer's, or the
+	// client's goroutine for the invocation); should it overrun, cc's
+	// watch answers the caller itself (see callCtx.start).
+	cc.request = inv.Request
+	cc.start(c, g, g.timeout(r), handlerName{"procedure", call.Procedure}, nil)
+	res, err := proc(cc, call)
+	if !cc.finish() {
+		// Answered at the deadline already.
 		return ctxError(cc)
 	}
 	if g.halted.Load() {
@@ -146,21 +154,6 @@ func (g *generation) timeout(r *route) time.Duration {
 		return r.timeout
 	}
 	return loader.DefaultCallTimeout
-}
-
-// runWatched runs script code on the calling goroutine (the peer's
-// goroutine for the invocation, or the subscription's delivery goroutine:
-// handing it to another goroutine costs a wake-up on every call) under
-// cc, which ends at the route's deadline. Once cc has ended and
-// overrunGrace has passed with the code still running, onOverrun runs,
-// once, and from the deadline on the code counts as runaway (callctx.go).
-// runWatched reports whether the code finished before onOverrun ran; the
-// two race for one claim, so exactly one of them decides what the caller
-// is told.
-func (c *component) runWatched(cc *callCtx, g *generation, r *route, what handlerName, run, onOverrun func()) bool {
-	cc.start(c, g, g.timeout(r), what, onOverrun)
-	run()
-	return cc.finish()
 }
 
 // ctxError answers a call whose context ended: timeout when a deadline
@@ -353,17 +346,12 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	if id, ok := nxwamp.AsID(ev.Details["publisher"]); ok {
 		e.Publisher = uint64(id)
 	}
+	// The handler runs on the subscription's delivery goroutine; should it
+	// overrun, r.moveOn hands the queue to a fresh one.
 	cc := newCallCtx(nil)
-	var err error
-	moveOn := func() {
-		// Later events must not wait behind a handler that ignores its
-		// deadline: a fresh goroutine takes over the queue.
-		r.failed.Inc()
-		if r.queue != nil {
-			r.queue.abandon()
-		}
-	}
-	if !c.runWatched(cc, g, r, handlerName{"event handler for", e.Topic}, func() { err = handler(cc, e) }, moveOn) {
+	cc.start(c, g, g.timeout(r), handlerName{"event handler for", e.Topic}, r.moveOn)
+	err := handler(cc, e)
+	if !cc.finish() {
 		return
 	}
 	var panicErr *interp.PanicError
