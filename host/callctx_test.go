@@ -12,6 +12,7 @@ import (
 	"github.com/gammazero/nexus/v3/client"
 	"github.com/gammazero/nexus/v3/transport"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/hashicorp/go-hclog"
 )
 
 // waitDone fails the test unless ctx ends within d.
@@ -203,7 +204,7 @@ func TestPeerSendAfterClose(t *testing.T) {
 		for range routerSide.Recv() {
 		}
 	}()
-	p := newComponentPeer(local)
+	p := newComponentPeer(local, hclog.NewNullLogger())
 	p.started(7)
 	p.Close()
 	p.answer(7, client.InvokeResult{Args: nxwamp.List{1}})
@@ -221,7 +222,7 @@ func TestPeerWorkers(t *testing.T) {
 		for range routerSide.Recv() {
 		}
 	}()
-	p := newComponentPeer(local)
+	p := newComponentPeer(local, hclog.NewNullLogger())
 	base := runtime.NumGoroutine()
 	release := make(chan struct{})
 	var ran sync.WaitGroup

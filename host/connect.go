@@ -126,7 +126,7 @@ func (c *component) dialEmbedded() (*link, error) {
 			c.log.Error("attach to router", "error", err)
 		}
 	}()
-	peer := newComponentPeer(local)
+	peer := newComponentPeer(local, c.log)
 	peer.publishID.Store(firstPublishID)
 	cl, err := client.NewClient(peer, client.Config{
 		Realm: c.cfg.Realm,
@@ -271,7 +271,7 @@ func dialNetwork(ctx context.Context, conn *loader.Connection, realm string, log
 		}
 		return nil, fmt.Errorf("connect to %s (%s): %w", conn.Name, conn.URL, err)
 	}
-	peer := newComponentPeer(p)
+	peer := newComponentPeer(p, log)
 	hs := &handshakeWatcher{Peer: peer}
 	cl, err := client.NewClient(hs, client.Config{
 		Realm:           realm,

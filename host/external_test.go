@@ -485,7 +485,7 @@ func dialCaller(url string) (*client.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := newComponentPeer(p)
+	t := newComponentPeer(p, hclog.NewNullLogger())
 	c, err := client.NewClient(t, client.Config{Realm: "realm1", Logger: discardLog{}})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,4 +194,62 @@ func TestNoGoroutineLeaks(t *testing.T) {
 	// retired generations' helpers, drains and stopped spin loops.
 	after := waitGoroutines(t, baseline+2, 15*time.Second)
 	t.Logf("goroutines: baseline %d, after 20 reloads, 20 panics and 3 runaways %d", baseline, after)
+}
+
+// TestPassthruRefused: a caller or publisher using payload passthru
+// cannot stop the daemon (the nexus client panics unpacking a passthru
+// payload that is not bytes, as over JSON); the caller gets
+// wamp.error.invalid_argument and the refusal counts as answered.
+func TestPassthruRefused(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
+	write(t, filepath.Join(dir, "worker", "worker.go"), workerScript(0))
+	h, c := startHost(t, dir)
+	opts := nxwamp.Dict{nxwamp.OptPPTScheme: "x_test", nxwamp.OptPPTSerializer: "json"}
+	_, err := c.Call(context.Background(), "com.leak.add", opts, nxwamp.List{2, 3}, nil, nil)
+	var rpc client.RPCError
+	if !asRPC(err, &rpc) || rpc.Err.Error != "wamp.error.invalid_argument" {
+		t.Fatalf("passthru call answered %v; want wamp.error.invalid_argument", err)
+	}
+	if err := c.Publish("com.leak.tick", opts, nxwamp.List{1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	h.mu.Lock()
+	peer := h.comps["worker"].link.Load().peer
+	h.mu.Unlock()
+	if !peer.wait(ctx) {
+		t.Fatal("the refusal was not counted as an answer: the peer still counts the invocation open")
+	}
+	if n, uri := callInt(t, c, "com.leak.add", 2, 3); n != 5 {
+		t.Fatalf("after passthru: add(2, 3) = %d %s", n, uri)
+	}
+}
+
+// TestProgressiveInvocationRefused: a caller sending its arguments in
+// parts is told a handler takes them in one invocation, instead of getting
+// the first part's result with the rest dropped.
+func TestProgressiveInvocationRefused(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
+	write(t, filepath.Join(dir, "worker", "worker.go"), workerScript(0))
+	_, c := startHost(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	parts := 0
+	_, err := c.CallProgressive(ctx, "com.leak.add", func(ctx context.Context) (nxwamp.Dict, nxwamp.List, nxwamp.Dict, error) {
+		parts++
+		return nxwamp.Dict{nxwamp.OptProgress: parts < 3}, nxwamp.List{parts, parts}, nil, nil
+	}, nil)
+	var rpc client.RPCError
+	if !asRPC(err, &rpc) || rpc.Err.Error != "wamp.error.invalid_argument" {
+		t.Fatalf("progressive call invocation answered %v; want wamp.error.invalid_argument", err)
+	}
+	if msg, _ := nxwamp.AsString(rpc.Err.Arguments[0]); !strings.Contains(msg, "progressive call invocations") {
+		t.Fatalf("refused with %q; want the reason", msg)
+	}
+	if n, uri := callInt(t, c, "com.leak.add", 2, 3); n != 5 {
+		t.Fatalf("afterwards: add(2, 3) = %d %s", n, uri)
+	}
 }

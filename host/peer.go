@@ -8,31 +8,35 @@ import (
 
 	"github.com/gammazero/nexus/v3/client"
 	nxwamp "github.com/gammazero/nexus/v3/wamp"
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/wamphost/wamphost/wamp"
 )
 
 // componentPeer is the client end of a component's transport, between the
-// router and the nexus client. It does two things the client cannot.
+// router and the nexus client. It does three things the client cannot.
 //
 // It runs the component's invocations itself. The nexus client runs each
 // INVOCATION through two goroutines of its own and sends the YIELD from a
 // third place; every hand-off between goroutines costs a wake-up, and on a
 // small machine those wake-ups, not the interpreter, were most of what a
 // call cost over a compiled handler (docs/benchmarks.md). Here an
-// invocation of a registration the peer knows runs on one fresh goroutine,
-// which sends its own answer. Events of known subscriptions go straight to
+// invocation of a registration the peer knows runs on one of its workers,
+// which sends the answer. Events of known subscriptions go straight to
 // their handlers (which only queue them). Everything else (replies,
-// handshake, GOODBYE, and invocations the peer does not know or does not
-// handle: payload passthru, progressive call invocations) goes to the
-// client as before, so the client stays in charge of the session.
+// handshake, GOODBYE, an invocation that races its registration) goes to
+// the client as before, so the client stays in charge of the session.
 //
-// It knows when every answer has left. The nexus client sends YIELD after
-// the handler returns, and a GOODBYE sent before it would make the router
-// cancel the call ("callee gone"). Shutdown waits for every invocation
-// started to be answered before it leaves.
+// It refuses what the client would mishandle: payload passthru (the client
+// panics unpacking a payload of the wrong type) and progressive call
+// invocations (the client would answer the first part and drop the rest).
+//
+// It knows when every answer has left: shutdown waits for every invocation
+// started to be answered before the client says GOODBYE, which would make
+// the router cancel the call ("callee gone").
 type componentPeer struct {
 	nxwamp.Peer
+	log  hclog.Logger
 	send chan nxwamp.Message // from the client, forwarded by forward
 	recv chan nxwamp.Message // to the client, fed by receive
 	sent chan struct{}       // closed when forward has ended
@@ -65,9 +69,10 @@ type componentPeer struct {
 	closed bool
 }
 
-func newComponentPeer(p nxwamp.Peer) *componentPeer {
+func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 	cp := &componentPeer{
 		Peer:        p,
+		log:         log,
 		send:        make(chan nxwamp.Message),
 		recv:        make(chan nxwamp.Message, 16),
 		sent:        make(chan struct{}),
@@ -119,6 +124,12 @@ func (p *componentPeer) undeliver(id nxwamp.ID) {
 	p.mu.Unlock()
 }
 
+// Why the peer refuses some invocations (see dispatch).
+const (
+	errPassthru              = "payload passthru mode (ppt_scheme) is not supported by wamphost components"
+	errProgressiveInvocation = "progressive call invocations are not supported: a wamphost handler takes its arguments in one invocation"
+)
+
 // receive reads what the router sends, runs what it can and gives the
 // rest to the client, in order.
 func (p *componentPeer) receive() {
@@ -144,12 +155,30 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		p.mu.Lock()
 		h, known := p.procs[m.Registration]
 		_, again := p.open[m.Request]
-		if !known || again || p.closed || ppt || progress {
-			if known && !again && !p.closed {
-				// The client runs it (and the rest of a progressive
-				// call, which arrives as further INVOCATIONs: again).
-				p.startLocked(m.Request, nil)
+		switch {
+		case p.closed || again:
+			// The client refuses it, or runs the rest of a progressive
+			// call it started.
+			p.mu.Unlock()
+			return false
+		case ppt || progress:
+			// Refused here. Passthru: the client would unpack the payload
+			// and panics on one of the wrong type (any caller could stop
+			// the daemon), and a script could do nothing with an opaque
+			// one. Progressive call invocations: a handler takes one
+			// invocation; the client would answer the first part and drop
+			// the rest without a word.
+			why := errPassthru
+			if !ppt {
+				why = errProgressiveInvocation
 			}
+			p.startLocked(m.Request, nil)
+			p.mu.Unlock()
+			go p.answer(m.Request, errorResult(wamp.ErrInvalidArgument, why))
+			return true
+		case !known:
+			// A registration the router confirmed a moment ago: the client
+			// runs it on the same handler (link.register).
 			p.mu.Unlock()
 			return false
 		}
@@ -176,7 +205,9 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		return true
 	case *nxwamp.Event:
 		if _, ppt := m.Details[nxwamp.OptPPTScheme]; ppt {
-			return false
+			// Dropped, for the reason passthru calls are refused.
+			p.log.Warn("event dropped: "+errPassthru, "subscription", m.Subscription)
+			return true
 		}
 		p.mu.Lock()
 		h, known := p.subs[m.Subscription]
