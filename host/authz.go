@@ -429,12 +429,42 @@ type trackedPeer struct {
 // Close is idempotent: nexus closes a peer when its session ends, and a
 // reload may already have closed it (nexus's rawsocket peer panics on a
 // second close).
+//
+// A peer that was never admitted is closing because its handshake was
+// refused, right after nexus queued the ABORT that says why. nexus's
+// WebSocket and RawSocket peers discard what is still queued when they
+// close, so the client often saw a bare disconnect instead of, say,
+// wamp.error.authentication_failed. Such a peer gets a moment to write its
+// queue first, on a goroutine of its own: nexus also closes peers from its
+// broker and dealer (after a protocol violation), which must not wait for
+// a client that does not read.
 func (t *trackedPeer) Close() {
 	t.once.Do(func() {
 		t.reg.clients.Dec()
-		t.reg.forget(t)
-		t.Peer.Close()
+		if t.reg.forget(t) {
+			t.Peer.Close()
+			return
+		}
+		go func() {
+			drainQueue(t.Peer.Send(), abortFlushTimeout)
+			t.Peer.Close()
+		}()
 	})
+}
+
+// abortFlushTimeout bounds how long a refused client's ABORT may take to
+// leave; a client that does not read loses it.
+const abortFlushTimeout = 500 * time.Millisecond
+
+// drainQueue waits until the peer's writer has taken everything queued
+// (it finishes writing what it took before it closes), or d has passed.
+// The transport offers no signal for that, so it polls; only refused
+// handshakes wait, for one message.
+func drainQueue(q chan<- nxwamp.Message, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for len(q) > 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // sessionRegistry knows every authenticated remote session and how it
@@ -466,10 +496,13 @@ func (r *sessionRegistry) admit(p nxwamp.Peer, realm, authid, method, role, cred
 	r.peers[t] = struct{}{}
 }
 
-func (r *sessionRegistry) forget(t *trackedPeer) {
+// forget drops t and reports whether it had been admitted.
+func (r *sessionRegistry) forget(t *trackedPeer) bool {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, admitted := r.peers[t]
 	delete(r.peers, t)
-	r.mu.Unlock()
+	return admitted
 }
 
 // revoke closes the sessions of realm that p would no longer admit as
