@@ -30,6 +30,7 @@ var (
 type signature struct {
 	name     string
 	fn       reflect.Value
+	direct   func([]reflect.Value) []reflect.Value // fn's body, when known
 	withCtx  bool
 	full     bool
 	params   []param
@@ -193,6 +194,16 @@ func invalidArg(format string, args ...any) *wamp.Error {
 	return wamp.NewError(wamp.ErrInvalidArgument, fmt.Sprintf(format, args...))
 }
 
+// useDirect calls the function's body directly from now on, skipping
+// reflect.Value.Call and MakeFunc's stub, which convert every argument and
+// result twice. Not for variadic functions: the body takes their last
+// argument as a slice, which call does not build.
+func (s *signature) useDirect(direct func([]reflect.Value) []reflect.Value) {
+	if !s.variadic {
+		s.direct = direct
+	}
+}
+
 // call runs the function and sorts its results into values and an error.
 func (s *signature) call(ctx context.Context, first reflect.Value, args []any, kwargs map[string]any) ([]reflect.Value, error) {
 	in := make([]reflect.Value, 0, len(s.params)+len(args)+1)
@@ -207,7 +218,12 @@ func (s *signature) call(ctx context.Context, first reflect.Value, args []any, k
 			return nil, err
 		}
 	}
-	out := s.fn.Call(in)
+	var out []reflect.Value
+	if s.direct != nil {
+		out = s.direct(in)
+	} else {
+		out = s.fn.Call(in)
+	}
 	if s.hasErr {
 		if e := out[len(out)-1]; !e.IsNil() {
 			return nil, e.Interface().(error)
@@ -217,11 +233,12 @@ func (s *signature) call(ctx context.Context, first reflect.Value, args []any, k
 	return out, nil
 }
 
-func (p *Program) procedureOf(name string, fn reflect.Value, names []string) (Procedure, error) {
+func (p *Program) procedureOf(name string, fn reflect.Value, direct func([]reflect.Value) []reflect.Value, names []string) (Procedure, error) {
 	s, err := analyse(name, fn, names, invocationType)
 	if err != nil {
 		return nil, err
 	}
+	s.useDirect(direct)
 	return func(ctx context.Context, inv *wamp.Invocation) (res *wamp.Result, err error) {
 		defer p.recoverInto(&err, p.panics.mark())
 		out, err := s.call(ctx, reflect.ValueOf(inv), inv.Args, inv.Kwargs)
@@ -267,11 +284,12 @@ func (s *signature) result(out []reflect.Value) (*wamp.Result, error) {
 	return res, nil
 }
 
-func (p *Program) eventHandlerOf(name string, fn reflect.Value, names []string) (EventHandler, error) {
+func (p *Program) eventHandlerOf(name string, fn reflect.Value, direct func([]reflect.Value) []reflect.Value, names []string) (EventHandler, error) {
 	s, err := analyse(name, fn, names, eventType)
 	if err != nil {
 		return nil, err
 	}
+	s.useDirect(direct)
 	if s.outVals > 0 {
 		return nil, fmt.Errorf("%s: an event handler returns nothing or an error, got %s", name, fn.Type())
 	}

@@ -63,6 +63,9 @@ type function struct {
 	pos    diag.Pos
 	params []string
 	value  reflect.Value
+	// direct is the function's body, called without reflect.Value.Call
+	// (yaegi's FuncImpl, a wamphost patch); nil when yaegi has none.
+	direct func([]reflect.Value) []reflect.Value
 }
 
 // Load reads, checks and interprets the source. Diagnostics carry the
@@ -190,6 +193,7 @@ func (p *Program) eval(source, pkgName string) (ds diag.Diagnostics) {
 	for name, f := range p.funcs {
 		if isDir {
 			f.value = syms[name]
+			f.direct, _ = p.in.FuncImpl(rel, name)
 			continue
 		}
 		v, err := p.in.Eval(pkgName + "." + name)
@@ -197,6 +201,7 @@ func (p *Program) eval(source, pkgName string) (ds diag.Diagnostics) {
 			return yaegiDiagnostics(err)
 		}
 		f.value = v
+		f.direct, _ = p.in.FuncImpl(pkgName, name)
 	}
 	return nil
 }
@@ -296,7 +301,7 @@ func (p *Program) Procedure(name string) (Procedure, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.procedureOf(f.name, f.value, f.params)
+	return p.procedureOf(f.name, f.value, f.direct, f.params)
 }
 
 // EventHandler binds the exported function name as an event handler.
@@ -305,18 +310,18 @@ func (p *Program) EventHandler(name string) (EventHandler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.eventHandlerOf(f.name, f.value, f.params)
+	return p.eventHandlerOf(f.name, f.value, f.direct, f.params)
 }
 
 // ProcedureOf binds a function value that a script handed to the host at
 // run time (Session.Register).
 func (p *Program) ProcedureOf(fn any) (Procedure, error) {
-	return p.procedureOf("handler", reflect.ValueOf(fn), nil)
+	return p.procedureOf("handler", reflect.ValueOf(fn), nil, nil)
 }
 
 // EventHandlerOf binds a function value handed over at run time.
 func (p *Program) EventHandlerOf(fn any) (EventHandler, error) {
-	return p.eventHandlerOf("handler", reflect.ValueOf(fn), nil)
+	return p.eventHandlerOf("handler", reflect.ValueOf(fn), nil, nil)
 }
 
 func (p *Program) lookup(name string) (*function, error) {

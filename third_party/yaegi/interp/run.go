@@ -987,8 +987,23 @@ func genFunctionWrapper(n *node) func(*frame) reflect.Value {
 	}
 	funcType := n.typ.TypeOf()
 
+	impl := genFunctionImpl(n, def, start, numRet, rcvr)
 	return func(f *frame) reflect.Value {
-		return reflect.MakeFunc(funcType, func(in []reflect.Value) []reflect.Value {
+		return reflect.MakeFunc(funcType, impl(f))
+	}
+}
+
+// genFunctionImpl is the body of the function genFunctionWrapper makes:
+// it takes and gives reflect.Values of the function's own parameter and
+// result types.
+//
+// wamphost patch: split out of genFunctionWrapper so that FuncImpl can
+// hand it to the host, which then calls an interpreted function without
+// reflect.Value.Call and MakeFunc's stub (two conversions of every argument
+// and result, on every call of a handler).
+func genFunctionImpl(n, def *node, start *node, numRet int, rcvr func(*frame) reflect.Value) func(*frame) func([]reflect.Value) []reflect.Value {
+	return func(f *frame) func([]reflect.Value) []reflect.Value {
+		return func(in []reflect.Value) []reflect.Value {
 			// Allocate and init local frame. All values to be settable and addressable.
 			fr := newFrame(f, len(def.types), f.runid())
 			d := fr.data
@@ -1042,7 +1057,7 @@ func genFunctionWrapper(n *node) func(*frame) reflect.Value {
 			runCfg(start, fr, def, n)
 
 			return fr.data[:numRet]
-		})
+		}
 	}
 }
 

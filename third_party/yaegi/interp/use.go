@@ -16,6 +16,28 @@ import (
 // Symbols returns a map of interpreter exported symbol values for the given
 // import path. If the argument is the empty string, all known symbols are
 // returned.
+// FuncImpl returns the body of the exported function name of the
+// interpreted package importPath (a key of Symbols), to be called with
+// reflect.Values of exactly its parameter types (not variadic: a variadic
+// function's last argument is its slice). What it returns are the
+// function's results in its own frame, fresh for every call.
+//
+// wamphost patch: see genFunctionImpl.
+func (interp *Interpreter) FuncImpl(importPath, name string) (func([]reflect.Value) []reflect.Value, bool) {
+	interp.mutex.RLock()
+	defer interp.mutex.RUnlock()
+	s, ok := interp.srcPkg[importPath][name]
+	if !ok || s.kind != funcSym || s.node == nil {
+		return nil, false
+	}
+	n := s.node
+	def, ok := n.val.(*node)
+	if !ok || n.recv != nil {
+		return nil, false
+	}
+	return genFunctionImpl(n, def, def.child[3].start, len(def.typ.ret), nil)(interp.frame), true
+}
+
 func (interp *Interpreter) Symbols(importPath string) Exports {
 	m := map[string]map[string]reflect.Value{}
 	interp.mutex.RLock()
