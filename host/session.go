@@ -35,10 +35,18 @@ func (s *session) ID() uint64 {
 func (s *session) Realm() string    { return s.c.cfg.Realm }
 func (s *session) Log() wamp.Logger { return s.g.log }
 func (s *session) connected() error {
-	if cl := s.c.cl(); cl == nil || !cl.Connected() {
+	cl := s.c.cl()
+	if cl == nil {
 		return s.c.notConnected()
 	}
-	return nil
+	// What cl.Connected tells, without the lock ctx.Err takes: this runs
+	// on every Publish and Call a script makes.
+	select {
+	case <-cl.Done():
+		return s.c.notConnected()
+	default:
+		return nil
+	}
 }
 
 func (s *session) Call(ctx context.Context, procedure string, args ...any) (*wamp.Result, error) {
