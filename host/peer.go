@@ -60,13 +60,16 @@ type componentPeer struct {
 	work        chan func()
 	idleWorkers atomic.Int32
 
-	mu     sync.Mutex
-	link   *link                           // set before the first handle
-	procs  map[nxwamp.ID]invocationHandler // by registration
-	subs   map[nxwamp.ID]client.EventHandler
-	open   map[nxwamp.ID]*callCtx // unanswered invocations; nil: the client runs it
-	idle   chan struct{}          // closed while nothing is open
-	closed bool
+	mu    sync.Mutex
+	link  *link                           // set before the first handle
+	procs map[nxwamp.ID]invocationHandler // by registration
+	subs  map[nxwamp.ID]client.EventHandler
+	open  map[nxwamp.ID]*callCtx // unanswered invocations; nil: the client runs it, or refused
+	// refused holds progressive call invocations refused before their
+	// last part arrived (at most maxRefused).
+	refused map[nxwamp.ID]struct{}
+	idle    chan struct{} // closed while nothing is open
+	closed  bool
 }
 
 func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
@@ -83,6 +86,7 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 		procs:       map[nxwamp.ID]invocationHandler{},
 		subs:        map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
+		refused:     map[nxwamp.ID]struct{}{},
 		idle:        make(chan struct{}),
 	}
 	close(cp.idle)
@@ -124,6 +128,9 @@ func (p *componentPeer) undeliver(id nxwamp.ID) {
 	p.mu.Unlock()
 }
 
+// maxRefused bounds the refused progressive calls a peer remembers.
+const maxRefused = 1024
+
 // Why the peer refuses some invocations (see dispatch).
 const (
 	errPassthru              = "payload passthru mode (ppt_scheme) is not supported by wamphost components"
@@ -154,13 +161,21 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		progress, _ := m.Details[nxwamp.OptProgress].(bool)
 		p.mu.Lock()
 		h, known := p.procs[m.Registration]
-		_, again := p.open[m.Request]
+		_, open := p.open[m.Request]
+		_, refused := p.refused[m.Request]
 		switch {
-		case p.closed || again:
-			// The client refuses it, or runs the rest of a progressive
-			// call it started.
+		case p.closed:
+			// The client refuses it.
 			p.mu.Unlock()
 			return false
+		case refused || open:
+			// A later part of a progressive call invocation that was
+			// refused: the caller has its answer. The last part ends it.
+			if !progress {
+				delete(p.refused, m.Request)
+			}
+			p.mu.Unlock()
+			return true
 		case ppt || progress:
 			// Refused here. Passthru: the client would unpack the payload
 			// and panics on one of the wrong type (any caller could stop
@@ -171,6 +186,12 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 			why := errPassthru
 			if !ppt {
 				why = errProgressiveInvocation
+			}
+			if progress {
+				if len(p.refused) >= maxRefused {
+					clear(p.refused) // callers that never sent their last part
+				}
+				p.refused[m.Request] = struct{}{}
 			}
 			p.startLocked(m.Request, nil)
 			p.mu.Unlock()
