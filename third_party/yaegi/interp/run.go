@@ -1441,6 +1441,46 @@ func getFrame(f *frame, l int) *frame {
 }
 
 // Callbin calls a function from a bin import, accessible through reflect.
+// methodKey names a method of a binary interface type.
+type methodKey struct {
+	iface  reflect.Type
+	method string
+}
+
+// methodAdapters call methods of binary interface values from interpreted
+// code without reflect (see RegisterMethodAdapter).
+//
+// wamphost patch.
+var methodAdapters = map[methodKey]func(rcvr reflect.Value, in []reflect.Value) []reflect.Value{}
+
+// RegisterMethodAdapter makes interpreted code call the method name of
+// values of the interface type iface through call, which gets the receiver
+// (a reflect.Value of the interface type, possibly holding nil) and the
+// arguments as reflect.Value.Call would get them (variadic ones one by
+// one), and must return what Call would. reflect.Value.Call on a bound
+// interface method costs more than many methods themselves; this is for
+// the few a host's scripts call all the time. Call it from an init
+// function only: the table is not locked.
+//
+// wamphost patch.
+func RegisterMethodAdapter(iface reflect.Type, name string, call func(rcvr reflect.Value, in []reflect.Value) []reflect.Value) {
+	methodAdapters[methodKey{iface, name}] = call
+}
+
+// methodAdapterFor is the adapter for the method selector c0, if it
+// selects a method with one on a value of a binary interface type.
+func methodAdapterFor(c0 *node) func(rcvr reflect.Value, in []reflect.Value) []reflect.Value {
+	if len(methodAdapters) == 0 || c0.action != aGetMethod || c0.recv == nil || len(c0.child) < 2 {
+		return nil
+	}
+	index, ok := c0.val.(int)
+	rt := c0.child[0].typ
+	if !ok || rt == nil || rt.cat != valueT || rt.rtype == nil || rt.rtype.Kind() != reflect.Interface || index >= rt.rtype.NumMethod() {
+		return nil
+	}
+	return methodAdapters[methodKey{rt.rtype, rt.rtype.Method(index).Name}]
+}
+
 func callBin(n *node) {
 	tnext := getExec(n.tnext)
 	fnext := getExec(n.fnext)
@@ -1480,6 +1520,11 @@ func callBin(n *node) {
 	callFn := func(v reflect.Value, in []reflect.Value) []reflect.Value { return v.Call(in) }
 	if n.action == aCallSlice {
 		callFn = func(v reflect.Value, in []reflect.Value) []reflect.Value { return v.CallSlice(in) }
+	} else if adapter := methodAdapterFor(c0); adapter != nil && n.anc.kind != deferStmt {
+		// wamphost patch: the method is called on its receiver by the
+		// host's adapter, not through reflect (see RegisterMethodAdapter).
+		value = genValue(c0.child[0])
+		callFn = adapter
 	}
 
 	for i, c := range child {
