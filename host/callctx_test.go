@@ -61,13 +61,7 @@ func TestCallCtxDeadline(t *testing.T) {
 	if overran.Load() {
 		t.Fatal("onOverrun ran for a handler that finished within the grace")
 	}
-	deadline := time.Now().Add(2 * time.Second)
-	for !afterRan.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("context.AfterFunc never ran")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	eventually(t, 2*time.Second, "context.AfterFunc runs", afterRan.Load)
 }
 
 func TestCallCtxCanceledBeforeDeadline(t *testing.T) {
@@ -236,22 +230,12 @@ func TestPeerWorkers(t *testing.T) {
 	}
 	close(release)
 	ran.Wait()
-	waitIdle := func(want int) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for runtime.NumGoroutine()-base > want {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d workers left, want at most %d", runtime.NumGoroutine()-base, want)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitIdle(maxIdleWorkers)
+	waitGoroutines(t, base+maxIdleWorkers, 5*time.Second)
 	// A waiting worker takes the next invocation.
 	done := make(chan struct{})
 	p.runOnWorker(func() { close(done) })
 	<-done
 	p.Close()
 	// The forwarding goroutine ends with Close too: one below the base.
-	waitIdle(-1)
+	waitGoroutines(t, base-1, 5*time.Second)
 }

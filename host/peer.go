@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -222,7 +223,7 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		// As the client would: the handler's context ends and the caller
 		// is answered now, whatever the handler does.
 		cc.cancel(context.Canceled)
-		go p.answer(m.Request, errorResult(wamp.ErrCanceled, "the call was canceled"))
+		go p.answer(m.Request, ctxError(cc))
 		return true
 	case *nxwamp.Event:
 		if _, ppt := m.Details[nxwamp.OptPPTScheme]; ppt {
@@ -318,11 +319,7 @@ func (p *componentPeer) publish(topic string, options nxwamp.Dict, args nxwamp.L
 	p.transmit(&nxwamp.Publish{Request: id, Options: options, Topic: nxwamp.URI(topic), Arguments: args, ArgumentsKw: kwargs})
 }
 
-type answeredError struct{}
-
-func (answeredError) Error() string { return "the call has been answered already" }
-
-var errAnswered error = answeredError{}
+var errAnswered = errors.New("the call has been answered already")
 
 // transmit hands msg to the transport, or drops it once the connection is
 // lost (the client fails its own requests when it sees that).
