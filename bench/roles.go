@@ -33,6 +33,7 @@ func roleInproc(args []string) error {
 	subs := fs.Int("subs", 0, "compiled subscribers to bench.ev")
 	config := fs.String("config", "", "also run the components of this config (for profiling wamphost in process)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	memprofile := fs.String("memprofile", "", "write an allocation profile of the whole run to `file` on exit")
 	_ = fs.Parse(args)
 	// The same defaults as a components.hcl with no component in it.
 	cfg, ds := loader.Parse("inproc.hcl", []byte("router {\n  listen = \"127.0.0.1:0\"\n}\ndaemon {\n  shutdown_grace = \"1s\"\n}\n"))
@@ -55,6 +56,9 @@ func roleInproc(args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memprofile != "" {
+		defer writeAllocs(*memprofile)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -98,6 +102,18 @@ func roleInproc(args []string) error {
 	fmt.Printf("ready url=%s\n", h.URLs()[0])
 	<-ctx.Done()
 	return nil
+}
+
+// writeAllocs writes what the run allocated, by call site.
+func writeAllocs(path string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("allocs").WriteTo(f, 0)
+		f.Close()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "memprofile:", err)
+	}
 }
 
 func localClient(h *host.Host) (*client.Client, error) {

@@ -219,14 +219,21 @@ func TestPeerWorkers(t *testing.T) {
 	p := newComponentPeer(local, hclog.NewNullLogger())
 	base := runtime.NumGoroutine()
 	release := make(chan struct{})
-	var ran sync.WaitGroup
+	var started, ran sync.WaitGroup
 	const burst = 3 * maxIdleWorkers
+	started.Add(burst)
 	ran.Add(burst)
 	for i := 0; i < burst; i++ {
-		p.runOnWorker(func() { <-release; ran.Done() })
+		p.runOnWorker(func() { started.Done(); <-release; ran.Done() })
 	}
-	if n := runtime.NumGoroutine() - base; n < burst {
-		t.Fatalf("%d goroutines run %d blocked invocations", n, burst)
+	// Every invocation blocks until released: all start only if each has
+	// a goroutine of its own.
+	allStarted := make(chan struct{})
+	go func() { started.Wait(); close(allStarted) }()
+	select {
+	case <-allStarted:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%d blocked invocations did not all start", burst)
 	}
 	close(release)
 	ran.Wait()

@@ -85,13 +85,13 @@ func allowedSet(extra []string) map[string]bool {
 	return set
 }
 
-// exportsFor copies the symbols of the allowed packages (and the script
-// API) for one interpreter. Copying matters: yaegi's tables are global and
+// exportsFor copies the symbols of the given packages (and the script API)
+// for one interpreter. Copying matters: yaegi's tables are global and
 // writable, so a shared map would let one script change what every later
 // script imports.
-func exportsFor(allowed map[string]bool) map[string]map[string]reflect.Value {
-	out := make(map[string]map[string]reflect.Value, len(allowed)+1)
-	for path := range allowed {
+func exportsFor(packages map[string]bool) map[string]map[string]reflect.Value {
+	out := make(map[string]map[string]reflect.Value, len(packages)+1)
+	for path := range packages {
 		key := symbolKey(path)
 		if syms, ok := stdlib.Symbols[key]; ok {
 			out[key] = copySymbols(syms)

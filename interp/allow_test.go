@@ -326,3 +326,23 @@ func F() string { return io.EOF.Error() + strings.ToUpper("a") }
 		t.Errorf("fresh F() = %v, %v; want EOFA", res, err)
 	}
 }
+
+// TestGenericStdlibWhenImported checks that cmp's generic functions, which
+// yaegi compiles from source, are there for a script that imports cmp
+// (an interpreter compiles them only then: third_party/yaegi use.go).
+func TestGenericStdlibWhenImported(t *testing.T) {
+	p := loadSrc(t, `package gen
+
+import "cmp"
+
+func Less(a, b string) bool { return cmp.Less(a, b) }
+
+func Compare(a, b int64) int { return cmp.Compare(a, b) }
+`, "cmp")
+	if res, err := callProc(t, p, "Less", []any{"a", "b"}, nil); err != nil || res.Args[0] != true {
+		t.Errorf(`Less("a", "b") = %v, %v`, res, err)
+	}
+	if res, err := callProc(t, p, "Compare", []any{int64(3), int64(2)}, nil); err != nil || res.Args[0] != int64(1) {
+		t.Errorf("Compare(3, 2) = %v, %v", res, err)
+	}
+}

@@ -154,7 +154,7 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 		stdout = io.Discard
 	}
 	p.in = yaegi.New(yaegi.Options{Stdout: stdout, Stderr: p.panics, Env: []string{}})
-	if err := p.in.Use(exportsFor(allowed)); err != nil {
+	if err := p.in.Use(exportsFor(importedBy(parsed))); err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "cannot prepare interpreter", Detail: err.Error()}}
 	}
 	if evalDs := p.eval(opts.Source, pkgName); evalDs.HasErrors() {
@@ -204,6 +204,24 @@ func (p *Program) eval(source, pkgName string) (ds diag.Diagnostics) {
 		f.direct, _ = p.in.FuncImpl(pkgName, name)
 	}
 	return nil
+}
+
+// importedBy is the set of packages the files import (all allowed, once
+// checked). An interpreter gets only those: copying every allowed package's
+// symbols cost each component time and memory for packages it never uses.
+// fmt is always in: its presence is what makes yaegi give the interpreter
+// its own stdout and environment (os.Getenv reads Options.Env, not the
+// daemon's).
+func importedBy(files []*ast.File) map[string]bool {
+	set := map[string]bool{"fmt": true}
+	for _, f := range files {
+		for _, imp := range f.Imports {
+			if path, err := strconv.Unquote(imp.Path.Value); err == nil {
+				set[path] = true
+			}
+		}
+	}
+	return set
 }
 
 func sourceFiles(source string) ([]string, error) {
