@@ -19,8 +19,10 @@ import (
 func init() {
 	sessionType := reflect.TypeOf((*wamp.Session)(nil)).Elem()
 	yaegi.RegisterMethodAdapter(sessionType, "Publish", func(rcvr reflect.Value, in []reflect.Value) []reflect.Value {
-		err := sessionOf(rcvr).Publish(in[0].String(), variadic(in[1:])...)
-		return []reflect.Value{reflect.ValueOf(&err).Elem()}
+		if err := sessionOf(rcvr).Publish(in[0].String(), variadic(in[1:])...); err != nil {
+			return []reflect.Value{reflect.ValueOf(&err).Elem()}
+		}
+		return noError
 	})
 	yaegi.RegisterMethodAdapter(sessionType, "Call", func(rcvr reflect.Value, in []reflect.Value) []reflect.Value {
 		ctx, _ := in[0].Interface().(context.Context)
@@ -28,6 +30,11 @@ func init() {
 		return []reflect.Value{reflect.ValueOf(res), reflect.ValueOf(&err).Elem()}
 	})
 }
+
+// noError is what a method returning only a nil error gives. yaegi copies
+// results out of the slice and never writes to it, so one slice serves
+// every call (two allocations fewer per publish).
+var noError = []reflect.Value{reflect.Zero(reflect.TypeOf((*error)(nil)).Elem())}
 
 // errNilSession is what calling a method of a nil wamp.Session panics
 // with, as the method call would panic without the adapter.

@@ -15,6 +15,7 @@ import (
 	"go/scanner"
 	"go/token"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -83,8 +84,14 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 	fset := token.NewFileSet()
 	var parsed []*ast.File
 	var ds diag.Diagnostics
+	snapshot := newSourceSnapshot()
 	for _, f := range files {
-		af, err := parser.ParseFile(fset, f, nil, 0)
+		src, err := os.ReadFile(f)
+		if err != nil {
+			return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: f}, Summary: "cannot read scripts", Detail: err.Error()}}
+		}
+		snapshot.add(f, src)
+		af, err := parser.ParseFile(fset, f, src, 0)
 		if err != nil {
 			ds = append(ds, syntaxDiagnostics(err, f)...)
 			continue
@@ -153,7 +160,7 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 	if stdout == nil {
 		stdout = io.Discard
 	}
-	p.in = yaegi.New(yaegi.Options{Stdout: stdout, Stderr: p.panics, Env: []string{}})
+	p.in = yaegi.New(yaegi.Options{Stdout: stdout, Stderr: p.panics, Env: []string{}, SourcecodeFilesystem: snapshot})
 	if err := p.in.Use(exportsFor(importedBy(parsed))); err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Summary: "cannot prepare interpreter", Detail: err.Error()}}
 	}
@@ -239,9 +246,19 @@ func sourceFiles(source string) ([]string, error) {
 	var files []string
 	for _, e := range entries {
 		n := e.Name()
-		if e.Type().IsRegular() && strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") && !strings.HasPrefix(n, ".") {
-			files = append(files, filepath.Join(source, n))
+		if !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") || strings.HasPrefix(n, ".") {
+			continue
 		}
+		path := filepath.Join(source, n)
+		if e.Type()&fs.ModeSymlink != 0 {
+			// A link to a script is a script (checked like the rest).
+			if st, err := os.Stat(path); err != nil || !st.Mode().IsRegular() {
+				continue
+			}
+		} else if !e.Type().IsRegular() {
+			continue
+		}
+		files = append(files, path)
 	}
 	if len(files) == 0 {
 		return nil, fmt.Errorf("no .go files in %s", source)
