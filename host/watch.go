@@ -27,6 +27,7 @@ type Watcher struct {
 	dirs    map[string]bool
 	config  string
 	sources map[string]bool // source dirs and single-file sources
+	targets map[string]bool // what scripts that are symbolic links point to
 	done    chan struct{}
 }
 
@@ -62,20 +63,33 @@ func (w *Watcher) Set(configFile string, sources []string) {
 	cfg, _ := filepath.Abs(configFile)
 	want[filepath.Dir(cfg)] = true
 	srcs := map[string]bool{}
+	targets := map[string]bool{}
 	for _, s := range sources {
 		s, _ = filepath.Abs(s)
 		srcs[s] = true
 		if strings.HasSuffix(s, ".go") {
 			want[filepath.Dir(s)] = true
+			linkTargets(targets, s)
 			continue
 		}
 		want[s] = true
 		want[filepath.Dir(s)] = true
+		if entries, err := os.ReadDir(s); err == nil {
+			for _, e := range entries {
+				if e.Type()&os.ModeSymlink != 0 && isScriptName(e.Name()) {
+					linkTargets(targets, filepath.Join(s, e.Name()))
+				}
+			}
+		}
+	}
+	// A script that is a link changes where its target lives.
+	for t := range targets {
+		want[filepath.Dir(t)] = true
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	first := w.config == ""
-	w.config, w.sources = cfg, srcs
+	w.config, w.sources, w.targets = cfg, srcs, targets
 	added := false
 	for d := range w.dirs {
 		if !want[d] {
@@ -152,7 +166,7 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 	path, _ := filepath.Abs(ev.Name)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if path == w.config || w.sources[path] {
+	if path == w.config || w.sources[path] || w.targets[path] {
 		return true
 	}
 	if ev.Has(fsnotify.Create) && w.dirs[filepath.Dir(path)] {
@@ -170,6 +184,23 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 		return isScriptName(base)
 	}
 	return false
+}
+
+// linkTargets adds to targets what the script at path points to, if it is
+// a symbolic link (each link of a chain: saving through any of them
+// changes the script).
+func linkTargets(targets map[string]bool, path string) {
+	for i := 0; i < 8; i++ {
+		dest, err := os.Readlink(path)
+		if err != nil {
+			return
+		}
+		if !filepath.IsAbs(dest) {
+			dest = filepath.Join(filepath.Dir(path), dest)
+		}
+		targets[dest] = true
+		path = dest
+	}
 }
 
 func editorJunk(base string) bool {

@@ -406,3 +406,31 @@ component "adder" {
 		t.Fatalf("add2 in realm1 after the move: %v, want no_such_procedure", err)
 	}
 }
+
+// TestSymlinkedScriptReloads: a component script that is a symbolic link to
+// a file elsewhere reloads when that file is saved (the link itself does not
+// change, so watching the component's directory alone would miss it).
+func TestSymlinkedScriptReloads(t *testing.T) {
+	d := e2e.Start(t, e2e.Files{
+		"components.hcl":  reloadConfig,
+		"adder/adder.go":  adderScript(0),
+		"shared/adder.go": adderScript(2),
+		"other/other.go":  otherScript,
+	})
+	c := d.Client("realm1")
+	waitServed(t, c, 3, 5*time.Second)
+	// The script becomes a link to shared/adder.go, swapped in atomically.
+	target := filepath.Join(d.Dir, "shared", "adder.go")
+	link := filepath.Join(d.Dir, "adder", ".link.tmp")
+	if err := os.Symlink(target, link); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	if err := os.Rename(link, filepath.Join(d.Dir, "adder", "adder.go")); err != nil {
+		t.Fatal(err)
+	}
+	waitServed(t, c, 5, 5*time.Second)
+	saveByRename(t, target, adderScript(4))
+	waitServed(t, c, 7, 5*time.Second)
+	writeFile(t, target, adderScript(9))
+	waitServed(t, c, 12, 5*time.Second)
+}
