@@ -83,8 +83,10 @@ func (w *Watcher) Set(configFile string, sources []string) {
 		}
 	}
 	// A script that is a link changes where its target lives.
+	targetDirs := map[string]bool{}
 	for t := range targets {
 		want[filepath.Dir(t)] = true
+		targetDirs[filepath.Dir(t)] = true
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -109,11 +111,12 @@ func (w *Watcher) Set(configFile string, sources []string) {
 			continue
 		}
 		w.dirs[d] = true
-		added = added || srcs[d]
+		added = added || srcs[d] || targetDirs[d]
 	}
 	if added && !first {
-		// Files may have landed in a new source directory before it was
-		// watched; a reload finds them (and does nothing if nothing changed).
+		// Files may have landed in a new source directory (or a link's
+		// target changed) before it was watched; a reload finds them (and
+		// does nothing if nothing changed).
 		w.kick()
 	}
 }
