@@ -208,23 +208,31 @@ func TestPeerSendAfterClose(t *testing.T) {
 	}
 }
 
-// TestPeerWorkers: invocations run on workers that wait for the next one;
-// a burst leaves at most maxIdleWorkers waiting, and Close ends them.
+// TestPeerWorkers: each invocation runs on the goroutine that read it,
+// which first hands reading on, so that blocked invocations neither block
+// each other nor what the client is sent; a burst leaves at most
+// maxIdleWorkers waiting, and Close ends them.
 func TestPeerWorkers(t *testing.T) {
 	local, routerSide := transport.LinkedPeers()
+	answers := make(chan nxwamp.Message, 64)
 	go func() {
-		for range routerSide.Recv() {
+		for m := range routerSide.Recv() {
+			answers <- m
 		}
 	}()
-	p := newComponentPeer(local, hclog.NewNullLogger())
 	base := runtime.NumGoroutine()
+	p := newComponentPeer(local, hclog.NewNullLogger())
 	release := make(chan struct{})
-	var started, ran sync.WaitGroup
+	var started sync.WaitGroup
+	p.handle(1, func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult {
+		started.Done()
+		<-release
+		return client.InvokeResult{Args: inv.Arguments}
+	})
 	const burst = 3 * maxIdleWorkers
 	started.Add(burst)
-	ran.Add(burst)
-	for i := 0; i < burst; i++ {
-		p.runOnWorker(func() { started.Done(); <-release; ran.Done() })
+	for i := 1; i <= burst; i++ {
+		routerSide.Send() <- &nxwamp.Invocation{Request: nxwamp.ID(i), Registration: 1, Details: nxwamp.Dict{}, Arguments: nxwamp.List{i}}
 	}
 	// Every invocation blocks until released: all start only if each has
 	// a goroutine of its own.
@@ -235,14 +243,42 @@ func TestPeerWorkers(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%d blocked invocations did not all start", burst)
 	}
+	// Reading goes on meanwhile: what the client handles still reaches it.
+	routerSide.Send() <- &nxwamp.Result{Request: 99, Details: nxwamp.Dict{}}
+	select {
+	case m := <-p.Recv():
+		if r, ok := m.(*nxwamp.Result); !ok || r.Request != 99 {
+			t.Fatalf("the client got %v; want RESULT 99", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a RESULT for the client waited for blocked invocations")
+	}
 	close(release)
-	ran.Wait()
-	waitGoroutines(t, base+maxIdleWorkers, 5*time.Second)
-	// A waiting worker takes the next invocation.
-	done := make(chan struct{})
-	p.runOnWorker(func() { close(done) })
-	<-done
+	seen := map[nxwamp.ID]bool{}
+	for len(seen) < burst {
+		select {
+		case m := <-answers:
+			y, ok := m.(*nxwamp.Yield)
+			if !ok || len(y.Arguments) != 1 || y.Arguments[0] != int(y.Request) {
+				t.Fatalf("answer %#v; want a YIELD echoing its request number", m)
+			}
+			seen[y.Request] = true
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%d of %d invocations answered", len(seen), burst)
+		}
+	}
+	// The peer's own goroutines: the reader, up to maxIdleWorkers waiting
+	// and the forwarder.
+	waitGoroutines(t, base+maxIdleWorkers+2, 5*time.Second)
+	// The invocations keep coming after the burst.
+	started.Add(1)
+	routerSide.Send() <- &nxwamp.Invocation{Request: 100, Registration: 1, Details: nxwamp.Dict{}, Arguments: nxwamp.List{100}}
+	if m := <-answers; m.(*nxwamp.Yield).Request != 100 {
+		t.Fatalf("answer %v; want YIELD 100", m)
+	}
 	p.Close()
-	// The forwarding goroutine ends with Close too: one below the base.
+	// The router closes its side when the session ends: the reader ends,
+	// and with it every goroutine of the peer (the drain above too).
+	routerSide.Close()
 	waitGoroutines(t, base-1, 5*time.Second)
 }

@@ -21,9 +21,9 @@ import (
 // INVOCATION through two goroutines of its own and sends the YIELD from a
 // third place; every hand-off between goroutines costs a wake-up, and on a
 // small machine those wake-ups, not the interpreter, were most of what a
-// call cost over a compiled handler (docs/benchmarks.md). Here an
-// invocation of a registration the peer knows runs on one of its workers,
-// which sends the answer. Events of known subscriptions go straight to
+// call cost over a compiled handler (docs/benchmarks.md). Here the
+// goroutine that reads an invocation of a registration the peer knows runs
+// it and sends the answer, once it has handed reading on (lead). Events of known subscriptions go straight to
 // their handlers (which only queue them). Everything else (replies,
 // handshake, GOODBYE, an invocation that races its registration) goes to
 // the client as before, so the client stays in charge of the session.
@@ -55,10 +55,10 @@ type componentPeer struct {
 	released    bool
 	// publishID numbers the PUBLISHes the peer sends itself (publish).
 	publishID atomic.Uint64
-	// Invocations run on workers: goroutines that wait for the next
-	// invocation once done (up to maxIdleWorkers of them), so that a call
-	// neither starts a goroutine nor grows its stack (presizeStack).
-	work        chan func()
+	// One goroutine at a time reads from the router (it holds the lead);
+	// up to maxIdleWorkers more wait for it, so that a call neither starts
+	// a goroutine nor grows its stack (presizeStack).
+	lead        chan struct{}
 	idleWorkers atomic.Int32
 
 	mu    sync.Mutex
@@ -83,7 +83,7 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 		dead:        make(chan struct{}),
 		closing:     make(chan struct{}),
 		stopSending: make(chan struct{}),
-		work:        make(chan func()),
+		lead:        make(chan struct{}),
 		procs:       map[nxwamp.ID]invocationHandler{},
 		subs:        map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
@@ -92,7 +92,7 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 	}
 	close(cp.idle)
 	go cp.forward()
-	go cp.receive()
+	go cp.worker()
 	return cp
 }
 
@@ -138,24 +138,77 @@ const (
 	errProgressiveInvocation = "progressive call invocations are not supported: a wamphost handler takes its arguments in one invocation"
 )
 
-// receive reads what the router sends, runs what it can and gives the
-// rest to the client, in order.
-func (p *componentPeer) receive() {
-	defer close(p.recv)
-	for msg := range p.Peer.Recv() {
-		if p.dispatch(msg) {
-			continue
+// worker holds the lead or waits for it. Holding it, it reads what the
+// router sends, in order: it hands on what the client handles, queues
+// events, and when an invocation is to run here it hands the lead to a
+// waiting worker (or a new one) and runs the invocation itself. The call
+// starts at once, where handing it to another goroutine would first wait
+// for that one to wake up: on a sequential caller that wait was the
+// largest part of what a call cost over the compiled baseline.
+func (p *componentPeer) worker() {
+	presizeStack()
+	for {
+		run := p.receive()
+		if run == nil {
+			return
 		}
-		select {
-		case p.recv <- msg:
-		case <-p.closing:
+		run()
+		if !p.awaitLead() {
 			return
 		}
 	}
 }
 
-// dispatch runs msg here if it can, and reports whether it did.
-func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
+// receive reads until it has an invocation to run, and returns it once the
+// lead has moved on; nil when reading is over.
+func (p *componentPeer) receive() func() {
+	for msg := range p.Peer.Recv() {
+		run, handled := p.dispatch(msg)
+		if run != nil {
+			p.handOff()
+			return run
+		}
+		if handled {
+			continue
+		}
+		select {
+		case p.recv <- msg:
+		case <-p.closing:
+			close(p.recv)
+			return nil
+		}
+	}
+	close(p.recv)
+	return nil
+}
+
+// handOff gives the lead to a waiting worker, or to a new one.
+func (p *componentPeer) handOff() {
+	select {
+	case p.lead <- struct{}{}:
+	default:
+		go p.worker()
+	}
+}
+
+// awaitLead waits for the lead, unless maxIdleWorkers are waiting already
+// or the peer is closing (false: the worker ends).
+func (p *componentPeer) awaitLead() bool {
+	defer p.idleWorkers.Add(-1)
+	if p.idleWorkers.Add(1) > maxIdleWorkers {
+		return false
+	}
+	select {
+	case <-p.lead:
+		return true
+	case <-p.closing:
+		return false
+	}
+}
+
+// dispatch handles msg here if it can, and reports whether it did; run is
+// an invocation for the caller to run.
+func (p *componentPeer) dispatch(msg nxwamp.Message) (run func(), handled bool) {
 	switch m := msg.(type) {
 	case *nxwamp.Invocation:
 		_, ppt := m.Details[nxwamp.OptPPTScheme]
@@ -168,7 +221,7 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		case p.closed:
 			// The client refuses it.
 			p.mu.Unlock()
-			return false
+			return nil, false
 		case refused || open:
 			// A later part of a progressive call invocation that was
 			// refused: the caller has its answer. The last part ends it.
@@ -176,7 +229,7 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 				delete(p.refused, m.Request)
 			}
 			p.mu.Unlock()
-			return true
+			return nil, true
 		case ppt || progress:
 			// Refused here. Passthru: the client would unpack the payload
 			// and panics on one of the wrong type (any caller could stop
@@ -197,12 +250,12 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 			p.startLocked(m.Request, nil)
 			p.mu.Unlock()
 			go p.answer(m.Request, errorResult(wamp.ErrInvalidArgument, why))
-			return true
+			return nil, true
 		case !known:
 			// A registration the router confirmed a moment ago: the client
 			// runs it on the same handler (link.register).
 			p.mu.Unlock()
-			return false
+			return nil, false
 		}
 		cc := newCallCtx(p.link)
 		if timeout, _ := nxwamp.AsInt64(m.Details[nxwamp.OptTimeout]); timeout > 0 {
@@ -211,68 +264,40 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) bool {
 		}
 		p.startLocked(m.Request, cc)
 		p.mu.Unlock()
-		p.runOnWorker(func() { p.answer(m.Request, h(cc, m)) })
-		return true
+		return func() { p.answer(m.Request, h(cc, m)) }, true
 	case *nxwamp.Interrupt:
 		p.mu.Lock()
 		cc, ours := p.open[m.Request]
 		p.mu.Unlock()
 		if !ours || cc == nil {
-			return false
+			return nil, false
 		}
 		// As the client would: the handler's context ends and the caller
 		// is answered now, whatever the handler does.
 		cc.cancel(context.Canceled)
 		go p.answer(m.Request, ctxError(cc))
-		return true
+		return nil, true
 	case *nxwamp.Event:
 		if _, ppt := m.Details[nxwamp.OptPPTScheme]; ppt {
 			// Dropped, for the reason passthru calls are refused.
 			p.log.Warn("event dropped: "+errPassthru, "subscription", m.Subscription)
-			return true
+			return nil, true
 		}
 		p.mu.Lock()
 		h, known := p.subs[m.Subscription]
 		p.mu.Unlock()
 		if !known {
-			return false
+			return nil, false
 		}
 		h(m)
-		return true
+		return nil, true
 	}
-	return false
+	return nil, false
 }
 
 // maxIdleWorkers bounds the workers a peer keeps waiting: a burst of
 // concurrent calls leaves no more goroutines behind than this.
 const maxIdleWorkers = 8
-
-// runOnWorker runs f on an idle worker, or on a new one.
-func (p *componentPeer) runOnWorker(f func()) {
-	select {
-	case p.work <- f:
-	default:
-		go p.worker(f)
-	}
-}
-
-func (p *componentPeer) worker(f func()) {
-	presizeStack()
-	for {
-		f()
-		if p.idleWorkers.Add(1) > maxIdleWorkers {
-			p.idleWorkers.Add(-1)
-			return
-		}
-		select {
-		case f = <-p.work:
-			p.idleWorkers.Add(-1)
-		case <-p.closing:
-			p.idleWorkers.Add(-1)
-			return
-		}
-	}
-}
 
 // answer sends the one answer to invocation req, unless it has one
 // already (an overrun handler's caller is answered at its deadline).
