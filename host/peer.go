@@ -23,10 +23,11 @@ import (
 // small machine those wake-ups, not the interpreter, were most of what a
 // call cost over a compiled handler (docs/benchmarks.md). Here the
 // goroutine that reads an invocation of a registration the peer knows runs
-// it and sends the answer, once it has handed reading on (lead). Events of known subscriptions go straight to
-// their handlers (which only queue them). Everything else (replies,
-// handshake, GOODBYE, an invocation that races its registration) goes to
-// the client as before, so the client stays in charge of the session.
+// it and sends the answer, once it has handed reading on (worker). Events
+// of known subscriptions go straight to their handlers (which only queue
+// them). Everything else (replies, handshake, GOODBYE, an invocation that
+// races its registration) goes to the client as before, so the client
+// stays in charge of the session.
 //
 // It refuses what the client would mishandle: payload passthru (the client
 // panics unpacking a payload of the wrong type) and progressive call
