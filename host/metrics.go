@@ -100,8 +100,8 @@ func (m *metrics) recordReload(ok bool) {
 	if !ok {
 		result, v = "failed", 0
 	}
-	// The counter last: a scrape that sees the attempt counted sees its
-	// result too (observe_test waits on the counter, then reads the rest).
+	// The counter last, though a scrape is no snapshot: the registry
+	// gathers collectors concurrently (observe_test waits for each value).
 	m.lastReloadOK.Set(v)
 	m.lastReloadTime.SetToCurrentTime()
 	m.reloads.WithLabelValues(result).Inc()

@@ -156,6 +156,31 @@ func checkMetrics(t *testing.T, body string, samples ...sample) {
 	}
 }
 
+// waitMetrics scrapes until every sample has its value: one scrape is not
+// a snapshot (the registry gathers collectors concurrently), so a scrape
+// that sees a reload counted may not see the rest of what it changed yet.
+func waitMetrics(t *testing.T, base string, samples ...sample) string {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, body := get(t, base+"/metrics")
+		settled := true
+		for _, s := range samples {
+			if got, ok := metricValue(body, s.name, s.labels); !ok || got != s.want {
+				settled = false
+			}
+		}
+		if settled {
+			return body
+		}
+		if time.Now().After(deadline) {
+			checkMetrics(t, body, samples...)
+			t.FailNow()
+		}
+		time.Sleep(20 * time.Millisecond) // polling interval, not a wait for a condition
+	}
+}
+
 // waitMetric scrapes until name{labels} reaches want.
 func waitMetric(t *testing.T, base, name string, labels map[string]string, want float64) string {
 	t.Helper()
@@ -235,8 +260,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	before := float64(time.Now().Unix())
 	e2e.Write(t, d.Dir, e2e.Files{"app/app.go": strings.Replace(obsScript, "return x + y", "return x + y + 0", 1)})
 	d.Signal(syscall.SIGHUP)
-	body = waitMetric(t, base, "wamphost_reloads_total", map[string]string{"result": "ok"}, 1)
-	checkMetrics(t, body,
+	body = waitMetrics(t, base,
+		sample{"wamphost_reloads_total", map[string]string{"result": "ok"}, 1},
 		sample{"wamphost_last_reload_success", nil, 1},
 		sample{"wamphost_interpreter_rebuilds_total", map[string]string{"component": "app", "reason": "reload"}, 1},
 		sample{"wamphost_client_sessions", nil, 1},
@@ -246,8 +271,8 @@ func TestMetricsAfterTraffic(t *testing.T) {
 	}
 	e2e.Write(t, d.Dir, e2e.Files{"app/app.go": "package app\n\nfunc Add(x int) int { return x +"})
 	d.Signal(syscall.SIGHUP)
-	body = waitMetric(t, base, "wamphost_reloads_total", map[string]string{"result": "failed"}, 1)
-	checkMetrics(t, body,
+	waitMetrics(t, base,
+		sample{"wamphost_reloads_total", map[string]string{"result": "failed"}, 1},
 		sample{"wamphost_last_reload_success", nil, 0},
 		sample{"wamphost_reloads_total", map[string]string{"result": "ok"}, 1},
 		sample{"wamphost_ready", nil, 1},
