@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"go/ast"
+	"go/build"
 	"go/parser"
 	"go/scanner"
 	"go/token"
@@ -55,6 +56,8 @@ type Program struct {
 	stopOnce sync.Once
 	// Files are the source files loaded, in order.
 	Files []string
+	// ignored are the .go files beside them that go build would leave out.
+	ignored []string
 	// Warnings are diagnostics that did not stop the load.
 	Warnings diag.Diagnostics
 }
@@ -77,7 +80,7 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 	if a, err := filepath.Abs(opts.Source); err == nil {
 		opts.Source = a
 	}
-	files, err := sourceFiles(opts.Source)
+	files, ignored, err := sourceFiles(opts.Source)
 	if err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: opts.Source}, Summary: "cannot read scripts", Detail: err.Error()}}
 	}
@@ -155,7 +158,7 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 	}
 
 	registerStructs(parsed)
-	p := &Program{funcs: funcs, panics: &panicLog{}, Files: files, Warnings: ds}
+	p := &Program{funcs: funcs, panics: &panicLog{}, Files: files, ignored: ignored, Warnings: ds}
 	stdout := opts.Stdout
 	if stdout == nil {
 		stdout = io.Discard
@@ -231,19 +234,20 @@ func importedBy(files []*ast.File) map[string]bool {
 	return set
 }
 
-func sourceFiles(source string) ([]string, error) {
+// sourceFiles lists the scripts of source (a directory or one file), and
+// the names of .go files in the directory that are not built.
+func sourceFiles(source string) (files, ignored []string, err error) {
 	st, err := os.Stat(source)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !st.IsDir() {
-		return []string{source}, nil
+		return []string{source}, nil, nil
 	}
 	entries, err := os.ReadDir(source)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var files []string
 	for _, e := range entries {
 		n := e.Name()
 		if !strings.HasSuffix(n, ".go") || strings.HasSuffix(n, "_test.go") || strings.HasPrefix(n, ".") {
@@ -258,13 +262,20 @@ func sourceFiles(source string) ([]string, error) {
 		} else if !e.Type().IsRegular() {
 			continue
 		}
+		// What go build would leave out (a _name, another GOOS, a
+		// //go:build line), yaegi leaves out too: checking it would
+		// report functions the interpreter never defines.
+		if ok, err := build.Default.MatchFile(source, n); err == nil && !ok {
+			ignored = append(ignored, n)
+			continue
+		}
 		files = append(files, path)
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("no .go files in %s", source)
+		return nil, ignored, fmt.Errorf("no .go files in %s%s", source, notBuilt(ignored))
 	}
 	sort.Strings(files)
-	return files, nil
+	return files, ignored, nil
 }
 
 func paramNames(ft *ast.FuncType) []string {
@@ -362,12 +373,20 @@ func (p *Program) EventHandlerOf(fn any) (EventHandler, error) {
 func (p *Program) lookup(name string) (*function, error) {
 	f, ok := p.funcs[name]
 	if !ok {
-		return nil, fmt.Errorf("no exported function %s in %s%s", name, strings.Join(baseNames(p.Files), ", "), p.suggest(name))
+		return nil, fmt.Errorf("no exported function %s in %s%s%s", name, strings.Join(baseNames(p.Files), ", "), p.suggest(name), notBuilt(p.ignored))
 	}
 	if !f.value.IsValid() || f.value.Kind() != reflect.Func {
 		return nil, fmt.Errorf("%s is not a function", name)
 	}
 	return f, nil
+}
+
+// notBuilt names the files left out, for an error that may be about them.
+func notBuilt(ignored []string) string {
+	if len(ignored) == 0 {
+		return ""
+	}
+	return " (left out, as go build would: " + strings.Join(ignored, ", ") + ")"
 }
 
 func (p *Program) suggest(name string) string {

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -84,5 +85,34 @@ func TestSymlinkedScriptIsChecked(t *testing.T) {
 	p = mustLoad(t, Options{Source: dir})
 	if res, err := callProc(t, p, "B", nil, nil); err != nil || res.Args[0] != int64(2) {
 		t.Errorf("B() = %v, %v", res, err)
+	}
+}
+
+// TestFilesGoBuildLeavesOut: files go build would not build (a leading _,
+// another GOOS, a //go:build line that does not hold) are neither checked
+// nor run, and an error about a function in one says so.
+func TestFilesGoBuildLeavesOut(t *testing.T) {
+	other := "windows"
+	if runtime.GOOS == "windows" {
+		other = "linux"
+	}
+	dir := writeScripts(t, map[string]string{
+		"a.go":               "package some\n\nfunc A() int { return 1 }\n",
+		"_b.go":              "package some\n\nfunc B() { go func() {}() }\n",
+		"c_" + other + ".go": "package some\n\nfunc C() int { return 3 }\n",
+		"d.go":               "//go:build ignore\n\npackage some\n\nfunc D() int { return 4 }\n",
+	})
+	p := mustLoad(t, Options{Source: dir})
+	if res, err := callProc(t, p, "A", nil, nil); err != nil || res.Args[0] != int64(1) {
+		t.Fatalf("A() = %v, %v", res, err)
+	}
+	if len(p.Files) != 1 || filepath.Base(p.Files[0]) != "a.go" {
+		t.Errorf("Files = %v; want only a.go", p.Files)
+	}
+	for _, name := range []string{"B", "C", "D"} {
+		_, err := p.Procedure(name)
+		if err == nil || !strings.Contains(err.Error(), "no exported function "+name) || !strings.Contains(err.Error(), "left out, as go build would: _b.go, c_"+other+".go, d.go") {
+			t.Errorf("Procedure(%s): %v", name, err)
+		}
 	}
 }
