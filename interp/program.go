@@ -177,7 +177,15 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 func (p *Program) eval(source, pkgName string) (ds diag.Diagnostics) {
 	defer func() {
 		if r := recover(); r != nil {
-			ds = diag.Diagnostics{{Severity: diag.Error, Pos: p.panics.firstSince(0), Summary: "panic while loading", Detail: fmt.Sprint(r)}}
+			pos, detail := p.panics.firstSince(0), fmt.Sprint(r)
+			if pos.File == "" {
+				// Not the script's own panic (that one has its position):
+				// the interpreter failed on the code. Go's compiler says
+				// what is wrong with it, if anything is.
+				pos.File = source
+				detail += " (the interpreter could not load this package; `go vet` in its directory reports what Go finds wrong with it, and code that builds with Go but not here is a yaegi limitation: docs/scripting.md)"
+			}
+			ds = diag.Diagnostics{{Severity: diag.Error, Pos: pos, Summary: "panic while loading", Detail: detail}}
 		}
 	}()
 	// yaegi resolves a directory as a relative import only, so name it

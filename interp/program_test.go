@@ -146,6 +146,24 @@ func TestLoadInitPanic(t *testing.T) {
 	wantAt(t, d, diag.Error, abs(t, "testdata/load/initpanic/p.go"), 4, 2)
 }
 
+// TestLoadInterpreterPanic: code the interpreter itself fails on (here
+// an invalid recursive type, which Go rejects and yaegi v0.16.1 panics on)
+// is an error at the component's source that says where to look, not a
+// crash and not an error without a place.
+func TestLoadInterpreterPanic(t *testing.T) {
+	dir := writeScripts(t, map[string]string{"s.go": "package s\n\ntype A B\ntype B A\n\nfunc F() int { return 1 }\n"})
+	p, ds := Load(Options{Source: dir})
+	if p != nil || !ds.HasErrors() {
+		t.Fatalf("loaded: %v", ds)
+	}
+	if ds[0].Pos.File == "" {
+		t.Fatalf("diagnostic without a file: %v", ds[0])
+	}
+	if d := ds[0]; d.Summary == "panic while loading" && (d.Pos.File != dir || !strings.Contains(d.Detail, "go vet")) {
+		t.Errorf("got %v at %q; want the source directory and the go vet hint", d.Detail, d.Pos.File)
+	}
+}
+
 func TestMissingHandler(t *testing.T) {
 	p := mustLoad(t, Options{Source: "testdata/load/ok"})
 	_, err := p.Procedure("add2")
