@@ -26,8 +26,9 @@
 //	func OnJoin(ctx context.Context, s wamp.Session) error
 //	func OnLeave(ctx context.Context, s wamp.Session)
 //
-// OnJoin runs once the component's session has joined its realm and its
-// bindings are in place; ctx ends when the component stops or reloads.
+// OnJoin runs once the component's session has joined its realm, before
+// its declared bindings go live (so that what it sets up is there for the
+// first call); ctx ends when the component stops or reloads.
 // Long-running work started from OnJoin goes through Session.Go, never a
 // bare go statement: the host then recovers its panics and stops it with the
 // component.
