@@ -475,6 +475,9 @@ func (c *component) replace(next *generation) error {
 		k := bindingKey(b)
 		old, kept := oldKeys[k]
 		if kept && sameOptions(old, b) {
+			if r := c.routes[k]; r != nil && old.Concurrency != b.Concurrency {
+				r.setConcurrency(b.Concurrency)
+			}
 			delete(oldKeys, k)
 			continue
 		}
@@ -505,11 +508,11 @@ func (c *component) replace(next *generation) error {
 	return errors.Join(errs...)
 }
 
-// sameOptions says whether the router registration can stay as it is.
-// A timeout is read per call from the serving generation, so it is not one
-// of them; a concurrency limit lives in the route, so it is.
+// sameOptions says whether the router registration can stay as it is: the
+// router keeps only these options. A timeout is read per call from the
+// serving generation, and a concurrency limit is changed in the route.
 func sameOptions(a, b *loader.Binding) bool {
-	return a.Match == b.Match && a.Invoke == b.Invoke && a.DiscloseCaller == b.DiscloseCaller && a.Concurrency == b.Concurrency
+	return a.Match == b.Match && a.Invoke == b.Invoke && a.DiscloseCaller == b.DiscloseCaller
 }
 
 // stop lets calls in flight finish (until ctx ends), runs OnLeave, stops

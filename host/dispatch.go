@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"time"
 
 	"github.com/gammazero/nexus/v3/client"
@@ -24,9 +25,12 @@ type route struct {
 	key     string
 	uri     string
 	timeout time.Duration // for run-time bindings; declared ones read the generation's
-	slots   chan struct{} // concurrency limit; nil for subscriptions
-	queue   *eventQueue   // nil for registrations
-	moveOn  func()        // for an event handler that overruns its deadline
+	// slots bounds the calls running at once (nil for subscriptions). A
+	// reload that changes the limit swaps in a new channel; calls release
+	// the one they took a slot from.
+	slots  atomic.Pointer[chan struct{}]
+	queue  *eventQueue // nil for registrations
+	moveOn func()      // for an event handler that overruns its deadline
 
 	// Metric children resolved once, off the hot path.
 	seconds  prometheus.Observer
@@ -42,7 +46,7 @@ func (c *component) newRoute(b *loader.Binding) *route {
 	m, name := c.h.metrics, c.cfg.Name
 	r := &route{key: bindingKey(b), uri: b.URI, timeout: b.Timeout}
 	if b.Kind == loader.Register {
-		r.slots = make(chan struct{}, max(b.Concurrency, 1))
+		r.setConcurrency(b.Concurrency)
 		r.seconds = m.callSeconds.WithLabelValues(name, b.URI)
 		r.ok = m.calls.WithLabelValues(name, b.URI, "")
 		r.rejected = m.rejected.WithLabelValues(name, b.URI)
@@ -61,6 +65,13 @@ func (c *component) newRoute(b *loader.Binding) *route {
 		r.depth = m.queueDepth.WithLabelValues(name, b.URI)
 	}
 	return r
+}
+
+// setConcurrency sets how many calls of the route may run at once, from
+// the next call on.
+func (r *route) setConcurrency(n int) {
+	slots := make(chan struct{}, max(n, 1))
+	r.slots.Store(&slots)
 }
 
 // overrunGrace is how long a handler may take to return once its context
@@ -90,12 +101,13 @@ func (c *component) runCall(cc *callCtx, g *generation, r *route, proc interp.Pr
 	if proc == nil {
 		return errorResult(wamp.ErrNoSuchProcedure, "no handler bound for "+r.uri)
 	}
+	slots := *r.slots.Load()
 	select {
-	case r.slots <- struct{}{}:
-		defer func() { <-r.slots }()
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
 	default:
 		r.rejected.Inc()
-		return errorResult(wamp.ErrUnavailable, fmt.Sprintf("%s is at its concurrency limit (%d calls); retry later", r.uri, cap(r.slots)))
+		return errorResult(wamp.ErrUnavailable, fmt.Sprintf("%s is at its concurrency limit (%d calls); retry later", r.uri, cap(slots)))
 	}
 	call := toInvocation(inv, r.uri)
 	if want, _ := inv.Details[nxwamp.OptReceiveProgress].(bool); want {

@@ -303,16 +303,28 @@ component "late" {
 	}
 }
 
-// calleeSession asks the router's meta API which session serves uri.
-func calleeSession(t *testing.T, c *client.Client, uri string) uint64 {
+// registrationID asks the router's meta API for the registration of uri.
+func registrationID(t *testing.T, c *client.Client, uri string) nxwamp.ID {
 	t.Helper()
-	ctx := context.Background()
-	res, err := c.Call(ctx, "wamp.registration.lookup", nil, nxwamp.List{uri}, nil, nil)
+	res, err := c.Call(context.Background(), "wamp.registration.lookup", nil, nxwamp.List{uri}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := res.Arguments[0]
-	res, err = c.Call(ctx, "wamp.registration.list_callees", nil, nxwamp.List{reg}, nil, nil)
+	var id nxwamp.ID
+	if len(res.Arguments) > 0 {
+		id, _ = nxwamp.AsID(res.Arguments[0])
+	}
+	if id == 0 {
+		t.Fatalf("no registration of %s: %v", uri, res.Arguments)
+	}
+	return id
+}
+
+// calleeSession asks the router's meta API which session serves uri.
+func calleeSession(t *testing.T, c *client.Client, uri string) uint64 {
+	t.Helper()
+	reg := registrationID(t, c, uri)
+	res, err := c.Call(context.Background(), "wamp.registration.list_callees", nil, nxwamp.List{reg}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,4 +445,66 @@ func TestSymlinkedScriptReloads(t *testing.T) {
 	waitServed(t, c, 7, 5*time.Second)
 	writeFile(t, target, adderScript(9))
 	waitServed(t, c, 12, 5*time.Second)
+}
+
+const concurrencyConfig = `
+router {
+  listen = "127.0.0.1:0"
+}
+
+daemon {
+  watch = false
+}
+
+component "other" {
+  source = "other"
+  register "com.test.other.slow" {
+    handler     = "Slow"
+    concurrency = %d
+  }
+}
+`
+
+// TestConcurrencyChangeKeepsRegistration: a reload that changes only a
+// registration's concurrency keeps the router registration (no gap, the
+// same registration ID) and applies the new limit to the next call.
+func TestConcurrencyChangeKeepsRegistration(t *testing.T) {
+	d := e2e.Start(t, e2e.Files{
+		"components.hcl": fmt.Sprintf(concurrencyConfig, 1),
+		"other/other.go": otherScript,
+	})
+	c := d.Client("realm1")
+	slow := func(ms int) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		res, err := c.Call(ctx, "com.test.other.slow", nil, nxwamp.List{ms}, nil, nil)
+		if err != nil {
+			return "", err
+		}
+		s, _ := res.Arguments[0].(string)
+		return s, nil
+	}
+	before := registrationID(t, c, "com.test.other.slow")
+	holder := make(chan error, 1)
+	go func() {
+		_, err := slow(3000)
+		holder <- err
+	}()
+	d.WaitLog("slow call started", 1, 5*time.Second)
+	if _, err := slow(1); err == nil || !strings.Contains(err.Error(), "wamp.error.unavailable") {
+		t.Fatalf("a second call over concurrency 1: %v; want wamp.error.unavailable", err)
+	}
+	e2e.Write(t, d.Dir, e2e.Files{"components.hcl": fmt.Sprintf(concurrencyConfig, 2)})
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("reloaded", 1, 5*time.Second)
+	if after := registrationID(t, c, "com.test.other.slow"); after != before {
+		t.Fatalf("registration %d became %d: the reload re-registered the procedure", before, after)
+	}
+	// The holder still runs; the new limit lets another call in.
+	if got, err := slow(1); err != nil || got != "finished" {
+		t.Fatalf("a call under the new concurrency 2: %q, %v", got, err)
+	}
+	if err := <-holder; err != nil {
+		t.Fatalf("the call running across the reload: %v", err)
+	}
 }
