@@ -426,7 +426,7 @@ func (c *component) subscribe(b *loader.Binding) error {
 		r.depth.Set(float64(r.queue.depth()))
 		if !r.queue.offer(ev) {
 			r.dropped.Inc()
-			c.log.Warn("event queue full: event dropped", "topic", r.uri, "queue", cap(r.queue.ch), "dropped_total", r.queue.dropped.Load())
+			c.log.Warn("event queue full: event dropped", "topic", r.uri, "queue", r.queue.capacity(), "dropped_total", r.queue.dropped.Load())
 		}
 	}, opts); err != nil {
 		r.queue.stop()
@@ -495,6 +495,13 @@ func (c *component) replace(next *generation) error {
 	for _, b := range oldKeys {
 		if err := c.unbind(b); err != nil {
 			errs = append(errs, fmt.Errorf("unbind %s: %w", b.URI, err))
+		}
+	}
+	if oldCfg.EventQueue != next.cfg.EventQueue {
+		for _, r := range c.routes {
+			if r.queue != nil {
+				r.queue.resize(next.cfg.EventQueue)
+			}
 		}
 	}
 	go func() {

@@ -12,7 +12,11 @@ import (
 // Events are delivered in order, one at a time, per subscription; when the
 // queue is full the newest event is dropped and counted.
 type eventQueue struct {
-	ch      chan *nxwamp.Event
+	// chans holds the queued events: offers go to the last channel, and
+	// delivery reads the first. A resize closes the last and appends one
+	// of the new size, so events queued before it are delivered first.
+	chMu    sync.RWMutex
+	chans   []chan *nxwamp.Event
 	quit    chan struct{}
 	dropped atomic.Uint64
 	deliver func(*nxwamp.Event)
@@ -27,18 +31,55 @@ type eventQueue struct {
 }
 
 func newEventQueue(size int) *eventQueue {
-	return &eventQueue{ch: make(chan *nxwamp.Event, size), quit: make(chan struct{})}
+	return &eventQueue{chans: []chan *nxwamp.Event{make(chan *nxwamp.Event, max(size, 1))}, quit: make(chan struct{})}
 }
 
 // offer enqueues ev without blocking; false means it was dropped.
 func (q *eventQueue) offer(ev *nxwamp.Event) bool {
+	q.chMu.RLock()
+	ok := false
 	select {
-	case q.ch <- ev:
-		return true
+	case q.chans[len(q.chans)-1] <- ev:
+		ok = true
 	default:
-		q.dropped.Add(1)
-		return false
 	}
+	q.chMu.RUnlock()
+	if !ok {
+		q.dropped.Add(1)
+	}
+	return ok
+}
+
+// resize makes the queue hold size events from now on (a reload changed
+// event_queue). Events already queued stay, and are delivered first.
+func (q *eventQueue) resize(size int) {
+	size = max(size, 1)
+	q.chMu.Lock()
+	defer q.chMu.Unlock()
+	last := q.chans[len(q.chans)-1]
+	if cap(last) == size {
+		return
+	}
+	close(last)
+	q.chans = append(q.chans, make(chan *nxwamp.Event, size))
+}
+
+// capacity is how many events the queue holds.
+func (q *eventQueue) capacity() int {
+	q.chMu.RLock()
+	defer q.chMu.RUnlock()
+	return cap(q.chans[len(q.chans)-1])
+}
+
+// next is the channel to deliver from after done (nil: the first), once
+// done is closed and drained.
+func (q *eventQueue) next(done chan *nxwamp.Event) chan *nxwamp.Event {
+	q.chMu.Lock()
+	defer q.chMu.Unlock()
+	if done != nil && q.chans[0] == done && len(q.chans) > 1 {
+		q.chans = q.chans[1:]
+	}
+	return q.chans[0]
 }
 
 // start begins delivery, one event at a time, in order.
@@ -60,9 +101,14 @@ func (q *eventQueue) spawn() {
 
 func (q *eventQueue) run(id uint64, done chan struct{}) {
 	defer close(done)
+	ch := q.next(nil)
 	for {
 		select {
-		case ev := <-q.ch:
+		case ev, ok := <-ch:
+			if !ok {
+				ch = q.next(ch) // drained a channel a resize closed
+				continue
+			}
 			q.deliver(ev)
 			if q.runner.Load() != id {
 				return // abandoned while delivering: another runner has the queue
@@ -95,4 +141,12 @@ func (q *eventQueue) stop() {
 }
 
 // depth is the number of events waiting.
-func (q *eventQueue) depth() int { return len(q.ch) }
+func (q *eventQueue) depth() int {
+	q.chMu.RLock()
+	defer q.chMu.RUnlock()
+	n := 0
+	for _, ch := range q.chans {
+		n += len(ch)
+	}
+	return n
+}

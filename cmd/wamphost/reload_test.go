@@ -508,3 +508,52 @@ func TestConcurrencyChangeKeepsRegistration(t *testing.T) {
 		t.Fatalf("the call running across the reload: %v", err)
 	}
 }
+
+const queueConfig = `
+router {
+  listen = "127.0.0.1:0"
+}
+
+daemon {
+  watch = false
+}
+
+component "sub" {
+  source      = "sub"
+  event_queue = %d
+  subscribe "com.test.tick" { handler = "OnTick" }
+}
+`
+
+const queueScript = `package sub
+
+import "time"
+
+// OnTick is slow, so that ticks queue up behind it.
+func OnTick(n int) { time.Sleep(200 * time.Millisecond) }
+`
+
+// TestEventQueueChangeApplies: a reload that changes event_queue resizes
+// the queues of the subscriptions that stay (they are not made again).
+func TestEventQueueChangeApplies(t *testing.T) {
+	d := e2e.Start(t, e2e.Files{
+		"components.hcl": fmt.Sprintf(queueConfig, 1),
+		"sub/sub.go":     queueScript,
+	})
+	c := d.Client("realm1")
+	burst := func(n int) {
+		t.Helper()
+		for i := 0; i < n; i++ {
+			if err := c.Publish("com.test.tick", nil, nxwamp.List{i}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	burst(4) // one in the handler, one queued, the rest dropped
+	d.WaitLog("event queue full: event dropped: topic=com.test.tick queue=1", 1, 5*time.Second)
+	e2e.Write(t, d.Dir, e2e.Files{"components.hcl": fmt.Sprintf(queueConfig, 3)})
+	d.Signal(syscall.SIGHUP)
+	d.WaitLog("reloaded", 1, 5*time.Second)
+	burst(8)
+	d.WaitLog("event queue full: event dropped: topic=com.test.tick queue=3", 1, 10*time.Second)
+}
