@@ -325,9 +325,28 @@ func yaegiDiagnostics(err error) diag.Diagnostics {
 		ln, _ := strconv.Atoi(m[2])
 		col, _ := strconv.Atoi(m[3])
 		file, _ := filepath.Abs(m[1])
-		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: file, Line: ln, Column: col}, Summary: "script error", Detail: m[4]})
+		ds = append(ds, diag.Diagnostic{Severity: diag.Error, Pos: diag.Pos{File: file, Line: ln, Column: col}, Summary: "script error", Detail: goWords(m[4])})
 	}
 	return ds
+}
+
+// yaegiKind matches yaegi's names for kinds of type in its messages
+// (stringT, sliceT), and an operand it has no name for.
+var (
+	yaegiKind      = regexp.MustCompile(`\b(nil|array|bool|chan|complex64|complex128|error|float32|float64|func|interface|int|int8|int16|int32|int64|map|ptr|slice|string|struct|uint|uint8|uint16|uint32|uint64|uintptr)T\b`)
+	unnamedOperand = strings.NewReplacer("cannot use  (", "cannot use value (")
+)
+
+// goWords says yaegi's type kinds the way Go does ("type stringT" becomes
+// "type string", "sliceT" "slice", "ptrT" "pointer").
+func goWords(msg string) string {
+	msg = yaegiKind.ReplaceAllStringFunc(msg, func(k string) string {
+		if k == "ptrT" {
+			return "pointer"
+		}
+		return strings.TrimSuffix(k, "T")
+	})
+	return unnamedOperand.Replace(msg)
 }
 
 // Has reports whether the scripts define an exported function name.

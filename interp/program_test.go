@@ -87,7 +87,7 @@ func TestLoadCompileErrors(t *testing.T) {
 		line, col         int
 	}{
 		{"undefined", "u.go", "undefined: notDeclared", 8, 9},
-		{"mismatch", "m.go", "cannot use", 5, 17},
+		{"mismatch", "m.go", "cannot use type int as type string", 5, 17},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			p, ds := Load(Options{Source: "testdata/load/" + tc.dir})
