@@ -88,6 +88,7 @@ func TestLoadCompileErrors(t *testing.T) {
 	}{
 		{"undefined", "u.go", "undefined: notDeclared", 8, 9},
 		{"mismatch", "m.go", "cannot use type int as type string", 5, 17},
+		{"retmismatch", "r.go", "cannot use f (type float64) as type int in return argument", 5, 9},
 	} {
 		t.Run(tc.dir, func(t *testing.T) {
 			p, ds := Load(Options{Source: "testdata/load/" + tc.dir})

@@ -1,0 +1,6 @@
+package retmismatch
+
+func F() int {
+	var f float64 = 1
+	return f
+}
