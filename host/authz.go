@@ -328,7 +328,7 @@ func credential(pr *loader.Principal, key string) string {
 	if pr.Method == "cryptosign" {
 		return key
 	}
-	sum := sha256.Sum256([]byte(pr.Secret))
+	sum := sha256.Sum256([]byte(pr.Secret + "\x00" + pr.Salt + "\x00" + strconv.Itoa(pr.Iterations) + "\x00" + strconv.Itoa(pr.KeyLen)))
 	return hex.EncodeToString(sum[:])
 }
 
@@ -353,7 +353,15 @@ func (k *keyStore) AuthKey(authid, method string) ([]byte, error) {
 	return []byte(pr.Secret), nil
 }
 
-func (k *keyStore) PasswordInfo(string) (string, int, int) { return "", 0, 0 }
+// PasswordInfo is a salted wampcra secret's derivation, which nexus sends
+// with the challenge; its AuthKey is then the derived key itself.
+func (k *keyStore) PasswordInfo(authid string) (salt string, keylen int, iterations int) {
+	pr, err := k.principal(authid, "wampcra")
+	if err != nil || pr.Salt == "" {
+		return "", 0, 0
+	}
+	return pr.Salt, pr.KeyLen, pr.Iterations
+}
 
 func (k *keyStore) AuthRole(authid string) (string, error) {
 	pr := k.g.p.Load().principals[authid]

@@ -478,6 +478,15 @@ router {
       secret = file("cra.secret")
       role   = "frontend"
     }
+    principal "salty" {
+      method     = "wampcra"
+      # derive_key("s4lted-pw", "salt123", 100, 16), as Crossbar.io keeps it
+      secret     = "B5esojdp7IRYlsasQLxLhA=="
+      salt       = "salt123"
+      iterations = 100
+      keylen     = 16
+      role       = "frontend"
+    }
     principal "signer" {
       method      = "cryptosign"
       public_keys = [%q]
@@ -553,6 +562,8 @@ func TestAuthentication(t *testing.T) {
 		{"wampcra", craCfg("cra", "cr4-secret"), true},
 		{"wampcra wrong secret", craCfg("cra", "guess"), false},
 		{"wampcra as ticket principal", craCfg("joe", "tick3t"), false},
+		{"wampcra salted", craCfg("salty", "s4lted-pw"), true},
+		{"wampcra salted wrong password", craCfg("salty", "s4lted-px"), false},
 		{"cryptosign", cryptosignCfg("signer", f.signer), true},
 		{"cryptosign unknown key", cryptosignCfg("signer", stranger), false},
 		{"anonymous refused", client.Config{}, false},
@@ -770,6 +781,8 @@ func TestAutobahnPythonAuth(t *testing.T) {
 		{"cra", "wampcra", "cr4-secret", "result 5 frontend"},
 		{"cra", "wampcra", "wrong", "refused wamp.error.authentication_failed"},
 		{"joe", "wampcra", "tick3t", "refused wamp.error.authentication_failed"},
+		{"salty", "wampcra", "s4lted-pw", "result 5 frontend"},
+		{"salty", "wampcra", "s4lted-px", "refused wamp.error.authentication_failed"},
 	}
 	for _, ser := range []string{"json", "msgpack", "cbor"} {
 		for _, tc := range cases {

@@ -163,8 +163,15 @@ type Principal struct {
 	AuthID string
 	// Method is ticket, wampcra or cryptosign.
 	Method string
-	// Secret is the ticket or the wampcra secret.
+	// Secret is the ticket or the wampcra secret; with Salt, the key derived
+	// from the password (PBKDF2-SHA256, base64), as Crossbar.io keeps it.
 	Secret string
+	// Salt, Iterations and KeyLen are a salted wampcra secret's
+	// derivation, sent with the challenge so that the client derives the
+	// same key from its password.
+	Salt       string
+	Iterations int
+	KeyLen     int
 	// PublicKeys are hex Ed25519 keys (cryptosign).
 	PublicKeys []string
 	Role       string

@@ -83,6 +83,9 @@ type rawPrincipal struct {
 	AuthID     string         `hcl:"authid,label"`
 	Method     hcl.Expression `hcl:"method"`
 	Secret     hcl.Expression `hcl:"secret,optional"`
+	Salt       hcl.Expression `hcl:"salt,optional"`
+	Iterations hcl.Expression `hcl:"iterations,optional"`
+	KeyLen     hcl.Expression `hcl:"keylen,optional"`
 	PublicKeys hcl.Expression `hcl:"public_keys,optional"`
 	Role       hcl.Expression `hcl:"role"`
 	DeclRange  hcl.Range      `hcl:",def_range"`
@@ -402,7 +405,9 @@ func (d *decoder) principal(rp *rawPrincipal) *Principal {
 		} else if p.Secret == "" {
 			d.errorf(rp.Secret.Range(), "Missing secret", "The secret of %q is empty: anyone could authenticate as it.", p.AuthID)
 		}
+		d.salting(rp, p)
 	case "cryptosign":
+		d.salting(rp, p)
 		if present(rp.Secret) {
 			d.errorf(rp.Secret.Range(), "Unsupported argument", "cryptosign principals have public_keys, not a secret: the router never sees the private key.")
 		}
@@ -424,6 +429,46 @@ func (d *decoder) principal(rp *rawPrincipal) *Principal {
 		d.errorf(rp.Method.Range(), "Invalid method", "method must be \"ticket\", \"wampcra\" or \"cryptosign\", not %q.", p.Method)
 	}
 	return p
+}
+
+// Defaults of a salted wampcra secret, Autobahn's and Crossbar.io's.
+const (
+	DefaultIterations = 1000
+	DefaultKeyLen     = 32
+)
+
+// salting reads a wampcra principal's salt, iterations and keylen; other
+// methods have none.
+func (d *decoder) salting(rp *rawPrincipal, p *Principal) {
+	for _, a := range []struct {
+		name string
+		expr hcl.Expression
+	}{{"salt", rp.Salt}, {"iterations", rp.Iterations}, {"keylen", rp.KeyLen}} {
+		if !present(a.expr) {
+			continue
+		}
+		switch {
+		case p.Method != "wampcra":
+			d.errorf(a.expr.Range(), "Unsupported argument", "%s applies to wampcra principals (a salted secret), not %s ones.", a.name, p.Method)
+		case a.name != "salt" && !present(rp.Salt):
+			d.errorf(a.expr.Range(), "Unsupported argument", "%s applies to a salted secret: set salt too, or leave %s out.", a.name, a.name)
+		}
+	}
+	if p.Method != "wampcra" || !present(rp.Salt) {
+		return
+	}
+	p.Salt = d.str(rp.Salt, "")
+	if p.Salt == "" {
+		d.errorf(rp.Salt.Range(), "Invalid salt", "The salt of %q is empty; leave salt out for an unsalted secret.", p.AuthID)
+	}
+	p.Iterations = d.integer(rp.Iterations, DefaultIterations)
+	p.KeyLen = d.integer(rp.KeyLen, DefaultKeyLen)
+	if p.Iterations < 1 {
+		d.errorf(rp.Iterations.Range(), "Invalid iterations", "iterations must be at least 1, not %d.", p.Iterations)
+	}
+	if p.KeyLen < 1 {
+		d.errorf(rp.KeyLen.Range(), "Invalid keylen", "keylen must be at least 1, not %d.", p.KeyLen)
+	}
 }
 
 func roleList(rs []*Role) string {

@@ -1,5 +1,5 @@
 """An Autobahn|Python client that authenticates to the embedded router with
-ticket or WAMP-CRA, calls com.test.add2(2, 3) and prints what happened:
+ticket or WAMP-CRA (salted or not), calls com.test.add2(2, 3) and prints what happened:
 
     python3 -u auth_client.py URL REALM SERIALIZER AUTHID METHOD SECRET
 
@@ -29,7 +29,13 @@ class Client(ApplicationSession):
         if challenge.method == "ticket":
             return secret
         if challenge.method == "wampcra":
-            sig = auth.compute_wcs(secret, challenge.extra["challenge"])
+            key = secret
+            if "salt" in challenge.extra:
+                # A salted secret: derive the key as the guide shows.
+                key = auth.derive_key(secret, challenge.extra["salt"],
+                                      challenge.extra.get("iterations", 1000),
+                                      challenge.extra.get("keylen", 32))
+            sig = auth.compute_wcs(key, challenge.extra["challenge"])
             return sig.decode("ascii") if isinstance(sig, bytes) else sig
         raise Exception("unexpected challenge " + challenge.method)
 
