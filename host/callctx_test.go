@@ -282,3 +282,49 @@ func TestPeerWorkers(t *testing.T) {
 	routerSide.Close()
 	waitGoroutines(t, base-1, 5*time.Second)
 }
+
+// TestPeerInterruptAnswersOnce: an INTERRUPT of a running invocation gets
+// the caller exactly one answer, the cancellation, even though the handler
+// returns a result as soon as its context ends.
+func TestPeerInterruptAnswersOnce(t *testing.T) {
+	local, routerSide := transport.LinkedPeersQSize(1024)
+	answers := make(chan nxwamp.Message, 4096)
+	go func() {
+		for m := range routerSide.Recv() {
+			answers <- m
+		}
+	}()
+	p := newComponentPeer(local, hclog.NewNullLogger())
+	defer p.Close()
+	p.handle(1, func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult {
+		<-cc.Done()
+		return client.InvokeResult{Args: nxwamp.List{"result"}}
+	})
+	const n = 500
+	for i := 1; i <= n; i++ {
+		routerSide.Send() <- &nxwamp.Invocation{Request: nxwamp.ID(i), Registration: 1, Details: nxwamp.Dict{}}
+		routerSide.Send() <- &nxwamp.Interrupt{Request: nxwamp.ID(i), Options: nxwamp.Dict{}}
+	}
+	got := map[nxwamp.ID]int{}
+	for len(got) < n {
+		select {
+		case m := <-answers:
+			e, ok := m.(*nxwamp.Error)
+			if !ok || e.Error != nxwamp.ErrCanceled {
+				t.Fatalf("an interrupted invocation was answered with %#v; want ERROR %s", m, nxwamp.ErrCanceled)
+			}
+			got[e.Request]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d interrupted invocations answered", len(got), n)
+		}
+	}
+	// Every handler has returned by now or soon: nothing more may leave.
+	if !p.wait(context.Background()) {
+		t.Fatal("invocations still open")
+	}
+	select {
+	case m := <-answers:
+		t.Fatalf("a second answer left: %#v", m)
+	case <-time.After(100 * time.Millisecond): // a second answer would follow within microseconds
+	}
+}

@@ -67,6 +67,9 @@ type componentPeer struct {
 	procs map[nxwamp.ID]invocationHandler // by registration
 	subs  map[nxwamp.ID]client.EventHandler
 	open  map[nxwamp.ID]*callCtx // unanswered invocations; nil: the client runs it, or refused
+	// sending holds the open invocations whose one answer is being sent:
+	// an INTERRUPT's, an overrun's and the handler's race for it.
+	sending map[nxwamp.ID]struct{}
 	// refused holds progressive call invocations refused before their
 	// last part arrived (at most maxRefused).
 	refused map[nxwamp.ID]struct{}
@@ -88,6 +91,7 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 		procs:       map[nxwamp.ID]invocationHandler{},
 		subs:        map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
+		sending:     map[nxwamp.ID]struct{}{},
 		refused:     map[nxwamp.ID]struct{}{},
 		idle:        make(chan struct{}),
 	}
@@ -269,14 +273,20 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) (run func(), handled bool) 
 	case *nxwamp.Interrupt:
 		p.mu.Lock()
 		cc, ours := p.open[m.Request]
-		p.mu.Unlock()
 		if !ours || cc == nil {
+			p.mu.Unlock()
 			return nil, false
 		}
+		claimed := p.claimLocked(m.Request)
+		p.mu.Unlock()
+		if !claimed {
+			return nil, true // answered already, or being answered
+		}
 		// As the client would: the handler's context ends and the caller
-		// is answered now, whatever the handler does.
+		// is answered now, whatever the handler does (the answer is
+		// claimed before the handler can see its context end).
 		cc.cancel(context.Canceled)
-		go p.answer(m.Request, ctxError(cc))
+		go p.sendAnswer(m.Request, ctxError(cc))
 		return nil, true
 	case *nxwamp.Event:
 		if _, ppt := m.Details[nxwamp.OptPPTScheme]; ppt {
@@ -304,11 +314,29 @@ const maxIdleWorkers = 8
 // already (an overrun handler's caller is answered at its deadline).
 func (p *componentPeer) answer(req nxwamp.ID, res client.InvokeResult) {
 	p.mu.Lock()
-	_, open := p.open[req]
+	claimed := p.claimLocked(req)
 	p.mu.Unlock()
-	if !open {
-		return
+	if claimed {
+		p.sendAnswer(req, res)
 	}
+}
+
+// claimLocked reserves the one answer to open invocation req, and reports
+// whether it got it: an INTERRUPT's, an overrun's and the handler's own
+// answer race, and only the first may leave. The invocation stays open,
+// for wait, until its answer has been sent.
+func (p *componentPeer) claimLocked(req nxwamp.ID) bool {
+	_, open := p.open[req]
+	_, taken := p.sending[req]
+	if !open || taken {
+		return false
+	}
+	p.sending[req] = struct{}{}
+	return true
+}
+
+// sendAnswer sends the claimed answer to invocation req.
+func (p *componentPeer) sendAnswer(req nxwamp.ID, res client.InvokeResult) {
 	var msg nxwamp.Message
 	if res.Err != "" {
 		msg = &nxwamp.Error{Type: nxwamp.INVOCATION, Request: req, Details: nxwamp.Dict{}, Error: res.Err, Arguments: res.Args, ArgumentsKw: res.Kwargs}
@@ -323,8 +351,9 @@ func (p *componentPeer) answer(req nxwamp.ID, res client.InvokeResult) {
 func (p *componentPeer) progress(req nxwamp.ID, args nxwamp.List, kwargs nxwamp.Dict) error {
 	p.mu.Lock()
 	_, open := p.open[req]
+	_, taken := p.sending[req]
 	p.mu.Unlock()
-	if !open {
+	if !open || taken {
 		return errAnswered
 	}
 	p.transmit(&nxwamp.Yield{Request: req, Options: nxwamp.Dict{nxwamp.OptProgress: true}, Arguments: args, ArgumentsKw: kwargs})
@@ -420,6 +449,7 @@ func (p *componentPeer) answered(req nxwamp.ID) {
 		return
 	}
 	delete(p.open, req)
+	delete(p.sending, req)
 	if len(p.open) == 0 {
 		close(p.idle)
 	}
