@@ -239,23 +239,38 @@ func TestPassthruRefused(t *testing.T) {
 // parts is told a handler takes them in one invocation, instead of getting
 // the first part's result with the rest dropped.
 func TestProgressiveInvocationRefused(t *testing.T) {
-	_, c := startWorker(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	h, c := startWorker(t)
+	ran := h.metrics.calls.WithLabelValues("worker", "com.leak.add", "")
+	before := testutil.ToFloat64(ran)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	// The caller holds its second part until it has the answer to the
-	// first, then gives up. (Parts sent after the refusal reach the router
-	// as a new call, whose late RESULT wedges nexus's client: its receive
-	// loop blocks handing it over, and the session never answers again.)
-	answered := make(chan struct{})
+	h.mu.Lock()
+	peer := h.comps["worker"].link.Load().peer
+	h.mu.Unlock()
+	holding := func() bool {
+		peer.mu.Lock()
+		defer peer.mu.Unlock()
+		return len(peer.refused) == 1
+	}
+	// Three parts; the refusal comes with the last, so that every part
+	// reaches the same invocation (once refused, nexus would make each
+	// later part a call of its own, and the last would run the handler).
+	// The later parts wait until the peer holds the first: an answer to it
+	// would reach the caller first and end the call after one part.
 	var parts atomic.Int32
 	_, err := c.CallProgressive(ctx, "com.leak.add", func(ctx context.Context) (nxwamp.Dict, nxwamp.List, nxwamp.Dict, error) {
-		if parts.Add(1) == 1 {
+		n := parts.Add(1)
+		for deadline := time.Now().Add(5 * time.Second); n > 1 && !holding(); {
+			if time.Now().After(deadline) {
+				return nil, nil, nil, errors.New("the peer never held the refused call")
+			}
+			time.Sleep(time.Millisecond) // polling interval, not a wait for a condition
+		}
+		if n < 3 {
 			return nxwamp.Dict{nxwamp.OptProgress: true}, nxwamp.List{1, 1}, nil, nil
 		}
-		<-answered
-		return nil, nil, nil, errors.New("refused")
+		return nxwamp.Dict{nxwamp.OptProgress: false}, nxwamp.List{2, 3}, nil, nil
 	}, nil)
-	close(answered)
 	var rpc client.RPCError
 	if !asRPC(err, &rpc) || rpc.Err.Error != "wamp.error.invalid_argument" {
 		t.Fatalf("progressive call invocation answered %v; want wamp.error.invalid_argument", err)
@@ -263,11 +278,18 @@ func TestProgressiveInvocationRefused(t *testing.T) {
 	if msg, _ := nxwamp.AsString(rpc.Err.Arguments[0]); !strings.Contains(msg, "progressive call invocations") {
 		t.Fatalf("refused with %q; want the reason", msg)
 	}
+	if n := parts.Load(); n != 3 {
+		t.Fatalf("answered after %d parts; want the refusal after the last of 3", n)
+	}
 	res, err := c.Call(ctx, "com.leak.add", nil, nxwamp.List{2, 3}, nil, nil)
 	if err != nil {
 		t.Fatalf("afterwards: add(2, 3): %v", err)
 	}
 	if n, _ := nxwamp.AsInt64(res.Arguments[0]); n != 5 {
 		t.Fatalf("afterwards: add(2, 3) = %v", res.Arguments)
+	}
+	// Only that call ran the handler: no part of the refused one did.
+	if got := testutil.ToFloat64(ran) - before; got != 1 {
+		t.Fatalf("the handler ran %v times; want once (the plain call)", got)
 	}
 }

@@ -70,9 +70,9 @@ type componentPeer struct {
 	// sending holds the open invocations whose one answer is being sent:
 	// an INTERRUPT's, an overrun's and the handler's race for it.
 	sending map[nxwamp.ID]struct{}
-	// refused holds progressive call invocations refused before their
-	// last part arrived (at most maxRefused).
-	refused map[nxwamp.ID]struct{}
+	// refused holds progressive call invocations to refuse, with why,
+	// when their last part arrives (at most maxRefused).
+	refused map[nxwamp.ID]string
 	idle    chan struct{} // closed while nothing is open
 	closed  bool
 }
@@ -92,7 +92,7 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 		subs:        map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
 		sending:     map[nxwamp.ID]struct{}{},
-		refused:     map[nxwamp.ID]struct{}{},
+		refused:     map[nxwamp.ID]string{},
 		idle:        make(chan struct{}),
 	}
 	close(cp.idle)
@@ -227,12 +227,25 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) (run func(), handled bool) 
 			// The client refuses it.
 			p.mu.Unlock()
 			return nil, false
-		case refused || open:
-			// A later part of a progressive call invocation that was
-			// refused: the caller has its answer. The last part ends it.
-			if !progress {
-				delete(p.refused, m.Request)
+		case refused:
+			// A later part of a progressive call invocation being
+			// refused. The refusal waits for the last part: once the
+			// callee has answered, nexus turns each part still to come
+			// into a call of its own, and the last one, which looks like
+			// any call, would run the handler on its arguments alone.
+			if progress {
+				p.mu.Unlock()
+				return nil, true
 			}
+			why := p.refused[m.Request]
+			delete(p.refused, m.Request)
+			p.startLocked(m.Request, nil)
+			p.mu.Unlock()
+			go p.answer(m.Request, errorResult(wamp.ErrInvalidArgument, why))
+			return nil, true
+		case open:
+			// A part for an invocation being answered (a refused
+			// passthru call): nothing more to do.
 			p.mu.Unlock()
 			return nil, true
 		case ppt || progress:
@@ -246,11 +259,16 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) (run func(), handled bool) 
 			if !ppt {
 				why = errProgressiveInvocation
 			}
+			if progress && len(p.refused) < maxRefused {
+				p.refused[m.Request] = why // answered at the last part
+				p.mu.Unlock()
+				return nil, true
+			}
 			if progress {
-				if len(p.refused) >= maxRefused {
-					clear(p.refused) // callers that never sent their last part
-				}
-				p.refused[m.Request] = struct{}{}
+				// Too many callers that never sent their last part: this
+				// one is refused now, and its later parts may reach the
+				// handler as calls of their own.
+				p.log.Warn("too many refused progressive calls waiting for their last part; refusing at once", "waiting", len(p.refused))
 			}
 			p.startLocked(m.Request, nil)
 			p.mu.Unlock()
@@ -272,6 +290,14 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) (run func(), handled bool) 
 		return func() { p.answer(m.Request, h(cc, m)) }, true
 	case *nxwamp.Interrupt:
 		p.mu.Lock()
+		if _, refused := p.refused[m.Request]; refused {
+			// A refused progressive call the caller gave up on.
+			delete(p.refused, m.Request)
+			p.startLocked(m.Request, nil)
+			p.mu.Unlock()
+			go p.answer(m.Request, errorResult(wamp.ErrCanceled, "canceled by the caller"))
+			return nil, true
+		}
 		cc, ours := p.open[m.Request]
 		if !ours || cc == nil {
 			p.mu.Unlock()
