@@ -228,7 +228,7 @@ func (g *generation) join(c *component) error {
 	s := &session{c: c, g: g, ep: ep}
 	err := guarded(context.Background(), lifecycleTimeout, func(context.Context) error { return g.onJoin(ctx, s) })
 	if err != nil {
-		c.h.metrics.countLifecycleError(c.cfg.Name, "OnJoin", err)
+		c.h.metrics.countLifecycleError(c.name, "OnJoin", err)
 		g.endEpoch(c, false)
 		return err
 	}
@@ -246,7 +246,7 @@ func (g *generation) endEpoch(c *component, runOnLeave bool) {
 	if runOnLeave && g.onLeave != nil {
 		s := &session{c: c, g: g, ep: ep}
 		if err := guarded(context.Background(), 5*time.Second, func(ctx context.Context) error { return g.onLeave(ctx, s) }); err != nil {
-			c.h.metrics.countLifecycleError(c.cfg.Name, "OnLeave", err)
+			c.h.metrics.countLifecycleError(c.name, "OnLeave", err)
 			g.log.Error("OnLeave failed", "error", err)
 		}
 	}
@@ -292,8 +292,11 @@ func waitCtx(ctx context.Context, wg *sync.WaitGroup) bool {
 // component is one component block at run time: its WAMP session and the
 // generation of code currently serving its bindings.
 type component struct {
-	h   *Host
-	cfg *loader.Component
+	h    *Host
+	name string // the component block's label, which never changes
+	// cfg is the component block serving now: a reload swaps it (under
+	// life and swap) while calls read it.
+	cfg atomic.Pointer[loader.Component]
 	log hclog.Logger
 
 	// link is the current session; reconnect.go swaps it when a lost
@@ -313,8 +316,13 @@ type component struct {
 }
 
 func newComponent(h *Host, cc *loader.Component) *component {
-	return &component{h: h, cfg: cc, log: h.componentLog(cc.Name), routes: map[string]*route{}}
+	c := &component{h: h, name: cc.Name, log: h.componentLog(cc.Name), routes: map[string]*route{}}
+	c.cfg.Store(cc)
+	return c
 }
+
+// config is the component block serving now.
+func (c *component) config() *loader.Component { return c.cfg.Load() }
 
 // acquire returns the serving generation, counted as busy until leave.
 // It returns nil only while the component stops.
@@ -355,14 +363,14 @@ func (c *component) start(ctx context.Context, g *generation) error {
 		_ = cl.Close()
 		return fmt.Errorf("OnJoin: %w", err)
 	}
-	for _, b := range c.cfg.Bindings() {
+	for _, b := range c.config().Bindings() {
 		if err := c.bind(b); err != nil {
 			g.endEpoch(c, true)
 			_ = cl.Close()
 			return err
 		}
 	}
-	c.log.Info("joined", "realm", c.cfg.Realm, "router", routerName(c.cfg), "session", uint64(cl.ID()), "registrations", len(c.cfg.Registers), "subscriptions", len(c.cfg.Subscribes))
+	c.log.Info("joined", "realm", c.config().Realm, "router", routerName(c.config()), "session", uint64(cl.ID()), "registrations", len(c.config().Registers), "subscriptions", len(c.config().Subscribes))
 	c.supervise(l)
 	return nil
 }
@@ -381,7 +389,7 @@ func (c *component) unbind(b *loader.Binding) error {
 	err := c.link.Load().unsubscribe(b.URI)
 	if r, ok := c.routes[bindingKey(b)]; ok {
 		r.queue.stop()
-		c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
+		c.h.metrics.queueDepth.DeleteLabelValues(c.name, r.uri)
 		delete(c.routes, bindingKey(b))
 	}
 	return err
@@ -397,7 +405,7 @@ func (c *component) register(b *loader.Binding) error {
 	err := l.register(b.URI, func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult {
 		g := c.acquire()
 		if g == nil {
-			return errorResult(wamp.ErrUnavailable, "component "+c.cfg.Name+" is stopping")
+			return errorResult(wamp.ErrUnavailable, "component "+c.name+" is stopping")
 		}
 		defer g.leave()
 		return c.dispatchCall(cc, g, r, g.procs[r.key], inv)
@@ -411,7 +419,7 @@ func (c *component) register(b *loader.Binding) error {
 
 func (c *component) subscribe(b *loader.Binding) error {
 	r := c.newRoute(b)
-	r.queue = newEventQueue(c.cfg.EventQueue)
+	r.queue = newEventQueue(c.config().EventQueue)
 	r.queue.start(func(ev *nxwamp.Event) {
 		g := c.acquire()
 		if g == nil {
@@ -462,8 +470,8 @@ func (c *component) replace(next *generation) error {
 	}
 	c.swap.Lock()
 	c.gen = next
-	oldCfg := c.cfg
-	c.cfg = next.cfg
+	oldCfg := c.config()
+	c.cfg.Store(next.cfg)
 	c.swap.Unlock()
 
 	oldKeys := map[string]*loader.Binding{}
@@ -531,7 +539,7 @@ func (c *component) stop(ctx context.Context) error {
 	}
 	c.stopSupervisor()
 	if c.gaveUp() {
-		c.h.clearGaveUp(c.cfg.Name)
+		c.h.clearGaveUp(c.name)
 	}
 	c.life.Lock()
 	defer c.life.Unlock()
@@ -544,7 +552,7 @@ func (c *component) stop(ctx context.Context) error {
 	for _, r := range c.routes {
 		if r.queue != nil {
 			r.queue.stop()
-			c.h.metrics.queueDepth.DeleteLabelValues(c.cfg.Name, r.uri)
+			c.h.metrics.queueDepth.DeleteLabelValues(c.name, r.uri)
 		}
 	}
 	if l != nil {

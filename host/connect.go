@@ -113,10 +113,10 @@ func (c *component) cl() *client.Client {
 // dial joins the component's realm on its router: the embedded one in
 // process, or the connection it names over the network.
 func (c *component) dial(ctx context.Context) (*link, error) {
-	if c.cfg.Connection == nil {
+	if c.config().Connection == nil {
 		return c.dialEmbedded()
 	}
-	return dialNetwork(ctx, c.cfg.Connection, c.cfg.Realm, c.log)
+	return dialNetwork(ctx, c.config().Connection, c.config().Realm, c.log)
 }
 
 func (c *component) dialEmbedded() (*link, error) {
@@ -129,13 +129,13 @@ func (c *component) dialEmbedded() (*link, error) {
 	peer := newComponentPeer(local, c.log)
 	peer.publishID.Store(firstPublishID)
 	cl, err := client.NewClient(peer, client.Config{
-		Realm: c.cfg.Realm,
+		Realm: c.config().Realm,
 		// The router's guard finds the component's grants by authid.
-		HelloDetails: nxwamp.Dict{"authid": c.cfg.Name},
+		HelloDetails: nxwamp.Dict{"authid": c.name},
 		Logger:       c.log.Named("session").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("joining realm %s: %w", c.cfg.Realm, err)
+		return nil, fmt.Errorf("joining realm %s: %w", c.config().Realm, err)
 	}
 	l := newLink(cl, peer)
 	l.local = true

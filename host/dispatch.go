@@ -43,7 +43,7 @@ type route struct {
 }
 
 func (c *component) newRoute(b *loader.Binding) *route {
-	m, name := c.h.metrics, c.cfg.Name
+	m, name := c.h.metrics, c.name
 	r := &route{key: bindingKey(b), uri: b.URI, timeout: b.Timeout}
 	if b.Kind == loader.Register {
 		r.setConcurrency(b.Concurrency)
@@ -89,7 +89,7 @@ func (c *component) dispatchCall(cc *callCtx, g *generation, r *route, proc inte
 	if res.Err == "" {
 		r.ok.Inc()
 	} else {
-		c.h.metrics.calls.WithLabelValues(c.cfg.Name, r.uri, string(res.Err)).Inc()
+		c.h.metrics.calls.WithLabelValues(c.name, r.uri, string(res.Err)).Inc()
 	}
 	return res
 }
@@ -212,7 +212,7 @@ func (c *component) callError(ctx context.Context, procedure string, err error) 
 	var panicErr *interp.PanicError
 	switch {
 	case errors.As(err, &panicErr):
-		c.h.metrics.panics.WithLabelValues(c.cfg.Name, "handler").Inc()
+		c.h.metrics.panics.WithLabelValues(c.name, "handler").Inc()
 		c.log.Error("handler panicked", "procedure", procedure, "pos", panicErr.Pos.String(), "panic", fmt.Sprint(panicErr.Value))
 		return errorResult(wamp.ErrRuntimeError, panicErr.Error())
 	case errors.As(err, &appErr):
@@ -371,7 +371,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	case err == nil:
 	case errors.As(err, &panicErr):
 		r.failed.Inc()
-		c.h.metrics.panics.WithLabelValues(c.cfg.Name, "event").Inc()
+		c.h.metrics.panics.WithLabelValues(c.name, "event").Inc()
 		c.log.Error("event handler panicked", "topic", e.Topic, "pos", panicErr.Pos.String(), "panic", fmt.Sprint(panicErr.Value))
 	default:
 		r.failed.Inc()

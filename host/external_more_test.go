@@ -426,7 +426,7 @@ component "y" {
 	if y1 != y0 {
 		t.Errorf("y's session changed from %d to %d, though its connection did not", y0, y1)
 	}
-	if got := h.comps["x"].cfg.Connection.Serializer; got != "msgpack" {
+	if got := h.comps["x"].config().Connection.Serializer; got != "msgpack" {
 		t.Errorf("x runs with serializer %q after the reload", got)
 	}
 

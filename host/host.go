@@ -78,10 +78,10 @@ func (h *Host) restartRunaway(c *component, g *generation) {
 	defer g.halt()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.stopping.Load() || h.comps[c.cfg.Name] != c || c.current() != g {
+	if h.stopping.Load() || h.comps[c.name] != c || c.current() != g {
 		return // stopping, or a reload already replaced this code
 	}
-	next, ds := build(g.cfg, h.stdout, h.componentLog(c.cfg.Name))
+	next, ds := build(g.cfg, h.stdout, h.componentLog(c.name))
 	if next == nil {
 		c.log.Error("cannot rebuild after a runaway handler: the source no longer loads; calls fail until a good save", "error", ds.Error())
 		return
@@ -90,7 +90,7 @@ func (h *Host) restartRunaway(c *component, g *generation) {
 		c.log.Error("rebuild after a runaway handler", "error", err)
 		return
 	}
-	h.metrics.rebuilds.WithLabelValues(c.cfg.Name, "runaway").Inc()
+	h.metrics.rebuilds.WithLabelValues(c.name, "runaway").Inc()
 	c.log.Info("interpreter rebuilt after a runaway handler")
 }
 

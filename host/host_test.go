@@ -293,3 +293,118 @@ func TestProgressiveInvocationRefused(t *testing.T) {
 		t.Fatalf("the handler ran %v times; want once (the plain call)", got)
 	}
 }
+
+const runtimeSubConfig = `
+router {
+  listen = "127.0.0.1:0"
+}
+component "dyn" {
+  source      = "dyn"
+  event_queue = %d
+  register "com.dyn.add" { handler = "Add" }
+}
+`
+
+func runtimeSubScript(v int) string {
+	return fmt.Sprintf(`package dyn
+
+import (
+	"context"
+
+	"github.com/wamphost/wamphost/wamp"
+)
+
+func OnJoin(ctx context.Context, s wamp.Session) error {
+	return s.Subscribe("com.dyn.tick", Tick, wamp.SubscribeOptions{})
+}
+
+func Tick(n int) {}
+
+func Add(x, y int) int { return x + y + %d }
+`, v)
+}
+
+// TestReloadSizesRuntimeSubscriptions: the subscription a new OnJoin makes
+// at run time gets the reloaded config's event_queue (the new OnJoin runs
+// before the new config serves the declared bindings).
+func TestReloadSizesRuntimeSubscriptions(t *testing.T) {
+	dir := t.TempDir()
+	hcl := filepath.Join(dir, "components.hcl")
+	write(t, hcl, fmt.Sprintf(runtimeSubConfig, 4))
+	write(t, filepath.Join(dir, "dyn", "dyn.go"), runtimeSubScript(0))
+	h, _ := startHost(t, dir)
+	write(t, hcl, fmt.Sprintf(runtimeSubConfig, 64))
+	write(t, filepath.Join(dir, "dyn", "dyn.go"), runtimeSubScript(1))
+	cfg, ds := loader.Load(hcl)
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	if _, err := h.Reload(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	c := h.comps["dyn"]
+	h.mu.Unlock()
+	g := c.current()
+	g.bg.mu.Lock()
+	subs := g.bg.subs
+	g.bg.mu.Unlock()
+	if len(subs) != 1 {
+		t.Fatalf("%d run-time subscriptions, want 1", len(subs))
+	}
+	if got := subs[0].queue.capacity(); got != 64 {
+		t.Errorf("the new OnJoin's subscription holds %d events; the reload set event_queue = 64", got)
+	}
+}
+
+// TestCallsDuringReloads: calls that fail (the path that reads the
+// component's config for its metrics) run while reloads swap the config;
+// under -race this shows any unguarded read (it did, before the config
+// became an atomic pointer), and every call is answered.
+func TestCallsDuringReloads(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
+	script := filepath.Join(dir, "worker", "worker.go")
+	write(t, script, workerScript(0))
+	h, c := startHost(t, dir)
+	cfg, ds := loader.Load(filepath.Join(dir, "components.hcl"))
+	if ds.HasErrors() {
+		t.Fatal(ds)
+	}
+	stop := make(chan struct{})
+	calls := make(chan error, 1)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				if n == 0 {
+					calls <- errors.New("no call was made")
+				}
+				close(calls)
+				return
+			default:
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, err := c.Call(ctx, "com.leak.boom", nil, nil, nil, nil)
+			cancel()
+			var rpc client.RPCError
+			if !asRPC(err, &rpc) {
+				calls <- fmt.Errorf("call %d: %v; want the handler's error", n, err)
+				close(calls)
+				return
+			}
+			n++
+		}
+	}()
+	for i := 1; i <= 10; i++ {
+		write(t, script, workerScript(i))
+		if _, err := h.Reload(context.Background(), cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	if err := <-calls; err != nil {
+		t.Fatal(err)
+	}
+}

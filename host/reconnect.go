@@ -42,11 +42,11 @@ func routerName(cc *loader.Component) string {
 }
 
 func (c *component) newSupervisor() *supervisor {
-	if c.cfg.Connection == nil {
+	if c.config().Connection == nil {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &supervisor{c: c, name: c.cfg.Name, conn: c.cfg.Connection, realm: c.cfg.Realm, ctx: ctx, cancel: cancel, done: make(chan struct{})}
+	return &supervisor{c: c, name: c.name, conn: c.config().Connection, realm: c.config().Realm, ctx: ctx, cancel: cancel, done: make(chan struct{})}
 }
 
 // supervise watches a joined link of an external router.
@@ -69,10 +69,10 @@ func (c *component) supervise(l *link) {
 func (c *component) joinLater(err error) bool {
 	var refused *RefusedError
 	var tlsErr *TLSError
-	if c.cfg.Connection == nil || errors.As(err, &refused) || errors.As(err, &tlsErr) {
+	if c.config().Connection == nil || errors.As(err, &refused) || errors.As(err, &tlsErr) {
 		return false
 	}
-	c.log.Warn("router unreachable: the component joins when it answers", "router", c.cfg.Router, "url", c.cfg.Connection.URL, "error", err)
+	c.log.Warn("router unreachable: the component joins when it answers", "router", c.config().Router, "url", c.config().Connection.URL, "error", err)
 	c.sup.downAt = time.Now()
 	c.sup.lastErr = err
 	go c.sup.run(nil)
@@ -277,7 +277,7 @@ func (s *supervisor) rejoin(l *link) (bool, error) {
 		return false, &onJoinError{err}
 	}
 	var errs []error
-	for _, b := range c.cfg.Bindings() {
+	for _, b := range c.config().Bindings() {
 		if err := c.bind(b); err != nil {
 			errs = append(errs, err)
 		}
@@ -291,7 +291,7 @@ func (s *supervisor) rejoin(l *link) (bool, error) {
 	}
 	c.h.metrics.reconnects.WithLabelValues(s.name).Inc()
 	c.log.Info("rejoined", "router", s.conn.Name, "realm", s.realm, "session", uint64(l.client.ID()),
-		"down_for", down.Round(time.Millisecond), "attempts", attempts, "bindings", len(c.cfg.Bindings())-len(errs))
+		"down_for", down.Round(time.Millisecond), "attempts", attempts, "bindings", len(c.config().Bindings())-len(errs))
 	return true, nil
 }
 
@@ -302,7 +302,7 @@ func (c *component) swapDown(prev, next *generation) {
 	prev.endEpoch(c, true)
 	c.swap.Lock()
 	c.gen = next
-	c.cfg = next.cfg
+	c.cfg.Store(next.cfg)
 	c.swap.Unlock()
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)

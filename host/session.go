@@ -32,7 +32,7 @@ func (s *session) ID() uint64 {
 	}
 	return 0
 }
-func (s *session) Realm() string    { return s.c.cfg.Realm }
+func (s *session) Realm() string    { return s.c.config().Realm }
 func (s *session) Log() wamp.Logger { return s.g.log }
 func (s *session) connected() error {
 	cl := s.c.cl()
@@ -204,7 +204,7 @@ func (s *session) Register(procedure string, handler any, opts wamp.RegisterOpti
 	l := s.c.link.Load()
 	err = l.register(procedure, func(cc *callCtx, inv *nxwamp.Invocation) client.InvokeResult {
 		if !g.enter() {
-			return errorResult(wamp.ErrUnavailable, "component "+s.c.cfg.Name+" is reloading or stopping")
+			return errorResult(wamp.ErrUnavailable, "component "+s.c.name+" is reloading or stopping")
 		}
 		defer g.leave()
 		return s.c.dispatchCall(cc, g, r, proc, inv)
@@ -248,7 +248,7 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 	}
 	g, ep := s.g, s.ep
 	r := s.c.newRoute(s.dynamicBinding(loader.Subscribe, topic))
-	q := newEventQueue(s.c.cfg.EventQueue)
+	q := newEventQueue(s.g.cfg.EventQueue)
 	r.queue = q
 	q.start(func(ev *nxwamp.Event) {
 		if !g.enter() {
