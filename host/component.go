@@ -420,14 +420,14 @@ func (c *component) register(b *loader.Binding) error {
 func (c *component) subscribe(b *loader.Binding) error {
 	r := c.newRoute(b)
 	r.queue = newEventQueue(c.config().EventQueue)
-	r.queue.start(func(ev *nxwamp.Event) {
+	r.queue.start(func(ev *nxwamp.Event) bool {
 		g := c.acquire()
 		if g == nil {
-			return
+			return true
 		}
 		defer g.leave()
 		r.depth.Set(float64(r.queue.depth()))
-		c.dispatchEvent(g, r, g.events[r.key], ev)
+		return c.dispatchEvent(g, r, g.events[r.key], ev)
 	})
 	opts := nxwamp.Dict{nxwamp.OptMatch: b.Match}
 	if err := c.link.Load().subscribe(b.URI, func(ev *nxwamp.Event) {

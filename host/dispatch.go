@@ -345,10 +345,12 @@ func plainDict(m map[string]any, depth int) bool {
 
 // dispatchEvent delivers one event under the subscription's deadline;
 // errors, panics and overruns are logged and counted, since an event has
-// no one to answer.
-func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventHandler, ev *nxwamp.Event) {
+// no one to answer. It reports false when the handler overran: the
+// delivery goroutine is then to leave the queue to the fresh one r.moveOn
+// starts.
+func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventHandler, ev *nxwamp.Event) bool {
 	if handler == nil {
-		return
+		return true
 	}
 	r.received.Inc()
 	e := &wamp.Event{Topic: r.uri, Args: ev.Arguments, Kwargs: ev.ArgumentsKw, Details: ev.Details}
@@ -364,7 +366,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 	cc.start(c, g, g.timeout(r), handlerName{"event handler for", e.Topic}, r.moveOn)
 	err := handler(cc, e)
 	if !cc.finish() {
-		return
+		return false
 	}
 	var panicErr *interp.PanicError
 	switch {
@@ -377,6 +379,7 @@ func (c *component) dispatchEvent(g *generation, r *route, handler interp.EventH
 		r.failed.Inc()
 		c.log.Error("event handler failed", "topic", e.Topic, "error", safeError(err))
 	}
+	return true
 }
 
 func safeError(err error) (msg string) {

@@ -19,7 +19,10 @@ type eventQueue struct {
 	chans   []chan *nxwamp.Event
 	quit    chan struct{}
 	dropped atomic.Uint64
-	deliver func(*nxwamp.Event)
+	// deliver hands one event to its handler; false means the handler
+	// overran its deadline and the runner must leave the queue to the one
+	// abandon starts.
+	deliver func(*nxwamp.Event) bool
 
 	// runner is the id of the goroutine that owns delivery. A runner whose
 	// handler overruns is abandoned: a fresh one takes over the queue, and
@@ -83,7 +86,7 @@ func (q *eventQueue) next(done chan *nxwamp.Event) chan *nxwamp.Event {
 }
 
 // start begins delivery, one event at a time, in order.
-func (q *eventQueue) start(deliver func(*nxwamp.Event)) {
+func (q *eventQueue) start(deliver func(*nxwamp.Event) bool) {
 	q.deliver = deliver
 	q.spawn()
 }
@@ -109,9 +112,11 @@ func (q *eventQueue) run(id uint64, done chan struct{}) {
 				ch = q.next(ch) // drained a channel a resize closed
 				continue
 			}
-			q.deliver(ev)
-			if q.runner.Load() != id {
-				return // abandoned while delivering: another runner has the queue
+			// Abandoned while delivering: another runner has the queue, or
+			// is about to (the overrun claimed the event just as its
+			// handler returned, and abandon has yet to run).
+			if !q.deliver(ev) || q.runner.Load() != id {
+				return
 			}
 		case <-q.quit:
 			return

@@ -14,12 +14,13 @@ func TestEventQueueResize(t *testing.T) {
 	q := newEventQueue(2)
 	release := make(chan struct{})
 	got := make(chan int, 64)
-	q.start(func(ev *nxwamp.Event) {
+	q.start(func(ev *nxwamp.Event) bool {
 		n := ev.Arguments[0].(int)
 		if n == 0 {
 			<-release // hold delivery while the queue fills
 		}
 		got <- n
+		return true
 	})
 	defer q.stop()
 	ev := func(n int) *nxwamp.Event { return &nxwamp.Event{Arguments: nxwamp.List{n}} }
@@ -72,5 +73,41 @@ func TestEventQueueResize(t *testing.T) {
 	offer(10, true)
 	if n := <-got; n != 10 {
 		t.Fatalf("delivered %d after the resizes, want 10", n)
+	}
+}
+
+// TestEventQueueRunnerLeavesAfterOverrun: a runner whose handler overran
+// (deliver reports false) leaves the queue at once, even when abandon has
+// not yet started its successor: it must not deliver the next event
+// alongside that successor.
+func TestEventQueueRunnerLeavesAfterOverrun(t *testing.T) {
+	q := newEventQueue(4)
+	got := make(chan int, 4)
+	q.start(func(ev *nxwamp.Event) bool {
+		n := ev.Arguments[0].(int)
+		got <- n
+		return n != 0 // event 0 overran
+	})
+	defer q.stop()
+	q.mu.Lock()
+	first := q.done
+	q.mu.Unlock()
+	q.offer(&nxwamp.Event{Arguments: nxwamp.List{0}})
+	select {
+	case <-first:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the runner stayed on the queue after an overrun")
+	}
+	q.offer(&nxwamp.Event{Arguments: nxwamp.List{1}})
+	q.abandon() // what the overrun does next: a fresh runner takes over
+	for _, want := range []int{0, 1} {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("delivered %d, want %d", n, want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("event %d not delivered", want)
+		}
 	}
 }

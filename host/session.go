@@ -250,12 +250,12 @@ func (s *session) Subscribe(topic string, handler any, opts wamp.SubscribeOption
 	r := s.c.newRoute(s.dynamicBinding(loader.Subscribe, topic))
 	q := newEventQueue(s.g.cfg.EventQueue)
 	r.queue = q
-	q.start(func(ev *nxwamp.Event) {
+	q.start(func(ev *nxwamp.Event) bool {
 		if !g.enter() {
-			return
+			return true
 		}
 		defer g.leave()
-		s.c.dispatchEvent(g, r, h, ev)
+		return s.c.dispatchEvent(g, r, h, ev)
 	})
 	if err := s.c.link.Load().subscribe(topic, func(ev *nxwamp.Event) {
 		if !q.offer(ev) {
