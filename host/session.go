@@ -128,41 +128,52 @@ func (s *session) PublishWith(ctx context.Context, topic string, args []any, kwa
 	if err != nil {
 		return wamp.NewError(wamp.ErrInvalidArgument, err.Error())
 	}
-	o := nxwamp.Dict{}
+	// Options made only when there are some: most publishes have none,
+	// and nexus only reads them (a nil Dict reads as empty).
+	var o nxwamp.Dict
+	set := func(key string, v any) {
+		if o == nil {
+			o = nxwamp.Dict{}
+		}
+		o[key] = v
+	}
 	if opts.Acknowledge {
-		o[nxwamp.OptAcknowledge] = true
+		set(nxwamp.OptAcknowledge, true)
 	}
 	if opts.IncludeMe {
-		o[nxwamp.OptExcludeMe] = false
+		set(nxwamp.OptExcludeMe, false)
 	}
 	if opts.DiscloseMe {
-		o[nxwamp.OptDiscloseMe] = true
+		set(nxwamp.OptDiscloseMe, true)
 	}
 	if opts.Retain {
-		o["retain"] = true
+		set("retain", true)
 	}
-	setList(o, nxwamp.BlacklistKey, ids(opts.Exclude))
-	setList(o, nxwamp.WhitelistKey, ids(opts.Eligible))
-	setList(o, "exclude_authid", strs(opts.ExcludeAuthID))
-	setList(o, "eligible_authid", strs(opts.EligibleAuthID))
-	setList(o, "exclude_authrole", strs(opts.ExcludeAuthRole))
-	setList(o, "eligible_authrole", strs(opts.EligibleAuthRole))
+	for _, l := range []struct {
+		key  string
+		list nxwamp.List
+	}{
+		{nxwamp.BlacklistKey, ids(opts.Exclude)}, {nxwamp.WhitelistKey, ids(opts.Eligible)},
+		{"exclude_authid", strs(opts.ExcludeAuthID)}, {"eligible_authid", strs(opts.EligibleAuthID)},
+		{"exclude_authrole", strs(opts.ExcludeAuthRole)}, {"eligible_authrole", strs(opts.EligibleAuthRole)},
+	} {
+		if len(l.list) > 0 {
+			set(l.key, l.list)
+		}
+	}
 	if l := s.c.link.Load(); l.local && !opts.Acknowledge {
 		// No reply is coming: the embedded router can take the PUBLISH
 		// from the peer, without the hand-off through the client.
 		l.peer.publish(topic, o, a, k)
 		return nil
 	}
+	if o == nil {
+		o = nxwamp.Dict{} // sent: WAMP wants a dict
+	}
 	if err := s.c.cl().Publish(topic, o, a, k); err != nil {
 		return callErr(err)
 	}
 	return nil
-}
-
-func setList(o nxwamp.Dict, key string, l nxwamp.List) {
-	if len(l) > 0 {
-		o[key] = l
-	}
 }
 
 func ids(in []uint64) nxwamp.List {
