@@ -150,11 +150,8 @@ func waitGoroutines(t *testing.T, want int, timeout time.Duration) int {
 }
 
 func TestNoGoroutineLeaks(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
-	script := filepath.Join(dir, "worker", "worker.go")
-	write(t, script, workerScript(0))
-	h, c := startHost(t, dir)
+	h, c, script := startWorkerIn(t)
+	dir := filepath.Dir(filepath.Dir(script))
 
 	// Warm up every path once, then take the baseline.
 	if n, _ := callInt(t, c, "com.leak.add", 1, 2); n != 3 {
@@ -201,10 +198,19 @@ func TestNoGoroutineLeaks(t *testing.T) {
 // startWorker runs leakConfig's worker component, first version.
 func startWorker(t *testing.T) (*Host, *client.Client) {
 	t.Helper()
+	h, c, _ := startWorkerIn(t)
+	return h, c
+}
+
+// startWorkerIn is startWorker, also giving the worker's script path.
+func startWorkerIn(t *testing.T) (*Host, *client.Client, string) {
+	t.Helper()
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
-	write(t, filepath.Join(dir, "worker", "worker.go"), workerScript(0))
-	return startHost(t, dir)
+	script := filepath.Join(dir, "worker", "worker.go")
+	write(t, script, workerScript(0))
+	h, c := startHost(t, dir)
+	return h, c, script
 }
 
 // TestPassthruRefused: a caller or publisher using payload passthru
@@ -362,12 +368,8 @@ func TestReloadSizesRuntimeSubscriptions(t *testing.T) {
 // under -race this shows any unguarded read (it did, before the config
 // became an atomic pointer), and every call is answered.
 func TestCallsDuringReloads(t *testing.T) {
-	dir := t.TempDir()
-	write(t, filepath.Join(dir, "components.hcl"), leakConfig)
-	script := filepath.Join(dir, "worker", "worker.go")
-	write(t, script, workerScript(0))
-	h, c := startHost(t, dir)
-	cfg, ds := loader.Load(filepath.Join(dir, "components.hcl"))
+	h, c, script := startWorkerIn(t)
+	cfg, ds := loader.Load(filepath.Join(filepath.Dir(filepath.Dir(script)), "components.hcl"))
 	if ds.HasErrors() {
 		t.Fatal(ds)
 	}

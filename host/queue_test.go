@@ -56,16 +56,7 @@ func TestEventQueueResize(t *testing.T) {
 		t.Fatalf("capacity %d, depth %d; want 1 and 6", q.capacity(), q.depth())
 	}
 	close(release)
-	for _, want := range []int{0, 1, 2, 4, 5, 6, 8} {
-		select {
-		case n := <-got:
-			if n != want {
-				t.Fatalf("delivered %d, want %d", n, want)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d not delivered", want)
-		}
-	}
+	wantDelivered(t, got, 0, 1, 2, 4, 5, 6, 8)
 	if d := q.dropped.Load(); d != 3 {
 		t.Errorf("dropped %d, want 3", d)
 	}
@@ -100,14 +91,21 @@ func TestEventQueueRunnerLeavesAfterOverrun(t *testing.T) {
 	}
 	q.offer(&nxwamp.Event{Arguments: nxwamp.List{1}})
 	q.abandon() // what the overrun does next: a fresh runner takes over
-	for _, want := range []int{0, 1} {
+	wantDelivered(t, got, 0, 1)
+}
+
+// wantDelivered fails unless the events numbered want arrive on got, in
+// that order.
+func wantDelivered(t *testing.T, got <-chan int, want ...int) {
+	t.Helper()
+	for _, w := range want {
 		select {
 		case n := <-got:
-			if n != want {
-				t.Fatalf("delivered %d, want %d", n, want)
+			if n != w {
+				t.Fatalf("delivered %d, want %d", n, w)
 			}
 		case <-time.After(5 * time.Second):
-			t.Fatalf("event %d not delivered", want)
+			t.Fatalf("event %d not delivered", w)
 		}
 	}
 }
