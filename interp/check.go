@@ -102,7 +102,79 @@ func checkFile(fset *token.FileSet, f *ast.File, allowed map[string]bool, pkgFun
 		})
 		return true
 	})
+	for _, id := range unusedLocals(f) {
+		report(diag.Error, id, "declared and not used: "+id.Name,
+			"go build refuses this too (the interpreter would not): use "+id.Name+", or drop it")
+	}
 	return ds
+}
+
+// unusedLocals lists the variables declared in function bodies (by :=, var
+// or a range clause) that nothing else in the file names: Go refuses to
+// build those, yaegi runs them, and a script should build with Go. Only
+// variables never named again count; one that is assigned but never read,
+// which Go refuses as well, is not found here.
+func unusedLocals(f *ast.File) []*ast.Ident {
+	declared := map[*ast.Object]*ast.Ident{}
+	var order []*ast.Object
+	declare := func(e ast.Expr, decl any) {
+		id, ok := e.(*ast.Ident)
+		if !ok || id.Name == "_" || id.Obj == nil || id.Obj.Decl != decl {
+			return // not a new variable (a redeclaration names an older one)
+		}
+		if _, seen := declared[id.Obj]; !seen {
+			declared[id.Obj] = id
+			order = append(order, id.Obj)
+		}
+	}
+	for _, d := range f.Decls {
+		fd, ok := d.(*ast.FuncDecl)
+		if !ok || fd.Body == nil {
+			continue
+		}
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.AssignStmt:
+				if n.Tok == token.DEFINE {
+					for _, l := range n.Lhs {
+						declare(l, n)
+					}
+				}
+			case *ast.RangeStmt:
+				if n.Tok == token.DEFINE {
+					// The parser records a range clause's variables as
+					// declared by an assignment of the range expression.
+					for _, e := range []ast.Expr{n.Key, n.Value} {
+						if id, ok := e.(*ast.Ident); ok && id.Obj != nil {
+							declare(id, id.Obj.Decl)
+						}
+					}
+				}
+			case *ast.ValueSpec:
+				for _, name := range n.Names {
+					declare(name, n)
+				}
+			}
+			return true
+		})
+	}
+	if len(declared) == 0 {
+		return nil
+	}
+	used := map[*ast.Object]bool{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && id.Obj != nil && declared[id.Obj] != id {
+			used[id.Obj] = true
+		}
+		return true
+	})
+	var out []*ast.Ident
+	for _, obj := range order {
+		if !used[obj] {
+			out = append(out, declared[obj])
+		}
+	}
+	return out
 }
 
 // rangeOverNewKind names what a range expression ranges over when that is

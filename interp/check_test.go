@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -112,4 +113,56 @@ func hasError(ws []wantDiagAt) bool {
 		}
 	}
 	return false
+}
+
+// TestUnusedLocalsRefused: a local variable nothing names again stops the
+// load, as it stops go build (yaegi alone would run it); variables used
+// anywhere, even only in a closure or a type switch clause, load.
+func TestUnusedLocalsRefused(t *testing.T) {
+	src := `package p
+
+func F(v any, m map[string]int, xs []int) (r int) {
+	switch x := v.(type) {
+	case int:
+		r = x
+	}
+	switch y := v.(type) {
+	case int:
+	}
+	a := 1
+	b := 2
+	_ = b
+	var c int
+	for k, val := range m {
+		_ = k
+	}
+	for i := range xs {
+	}
+	e, err := 1, error(nil)
+	_ = e
+	f := func() int { return a }
+	return f()
+}
+`
+	p, ds := Load(Options{Source: writeScripts(t, map[string]string{"p.go": src})})
+	if p != nil {
+		t.Fatal("a script with unused variables loaded")
+	}
+	var got []string
+	for _, d := range ds {
+		got = append(got, fmt.Sprintf("%s at %d:%d", d.Summary, d.Pos.Line, d.Pos.Column))
+	}
+	want := []string{
+		"declared and not used: y at 8:9",
+		"declared and not used: c at 14:6",
+		"declared and not used: val at 15:9",
+		"declared and not used: i at 18:6",
+		"declared and not used: err at 20:5",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("diagnostics:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	// The same function with every variable used loads.
+	fixed := strings.NewReplacer("case int:\n\t}\n\ta", "case int:\n\t\t_ = y\n\t}\n\ta", "var c int", "var c int\n\t_ = c", "_ = k", "_, _ = k, val", "for i := range xs {", "for i := range xs {\n\t\t_ = i", "_ = e", "_, _ = e, err").Replace(src)
+	mustLoad(t, Options{Source: writeScripts(t, map[string]string{"p.go": fixed})})
 }
