@@ -328,3 +328,34 @@ func TestPeerInterruptAnswersOnce(t *testing.T) {
 	case <-time.After(100 * time.Millisecond): // a second answer would follow within microseconds
 	}
 }
+
+// TestPeerEventsFromSubscribed: the EVENTs of a subscription the client is
+// making go to its handler from the router's SUBSCRIBED on, in order; none
+// takes the detour through the client, where one could fall behind a later
+// one handed over directly.
+func TestPeerEventsFromSubscribed(t *testing.T) {
+	local, routerSide := transport.LinkedPeersQSize(64)
+	p := newComponentPeer(local, hclog.NewNullLogger())
+	defer p.Close()
+	got := make(chan int, 8)
+	p.expect("com.example.t", func(ev *nxwamp.Event) { got <- ev.Arguments[0].(int) })
+	// What the client sends, and what the router answers.
+	p.Send() <- &nxwamp.Subscribe{Request: 7, Options: nxwamp.Dict{}, Topic: "com.example.t"}
+	if m := <-routerSide.Recv(); m.MessageType() != nxwamp.SUBSCRIBE {
+		t.Fatalf("the router got %v; want the SUBSCRIBE", m)
+	}
+	routerSide.Send() <- &nxwamp.Subscribed{Request: 7, Subscription: 42}
+	for i := 1; i <= 3; i++ {
+		routerSide.Send() <- &nxwamp.Event{Subscription: 42, Publication: nxwamp.ID(i), Details: nxwamp.Dict{}, Arguments: nxwamp.List{i}}
+	}
+	// The client gets its SUBSCRIBED, and only that.
+	if m := <-p.Recv(); m.MessageType() != nxwamp.SUBSCRIBED {
+		t.Fatalf("the client got %v; want the SUBSCRIBED", m)
+	}
+	wantDelivered(t, got, 1, 2, 3)
+	select {
+	case m := <-p.Recv():
+		t.Fatalf("the client got %v too", m)
+	default:
+	}
+}

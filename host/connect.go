@@ -86,7 +86,9 @@ func (l *link) unregister(procedure string) error {
 // subscribe delivers topic's events to h, which must not block: it runs
 // on the goroutine that reads the router.
 func (l *link) subscribe(topic string, h client.EventHandler, options nxwamp.Dict) error {
+	l.peer.expect(topic, h)
 	if err := l.client.Subscribe(topic, h, options); err != nil {
+		l.peer.unexpect(topic)
 		return err
 	}
 	if id, ok := l.client.SubscriptionID(topic); ok {

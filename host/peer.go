@@ -66,7 +66,12 @@ type componentPeer struct {
 	link  *link                           // set before the first handle
 	procs map[nxwamp.ID]invocationHandler // by registration
 	subs  map[nxwamp.ID]client.EventHandler
-	open  map[nxwamp.ID]*callCtx // unanswered invocations; nil: the client runs it, or refused
+	// awaiting holds the handlers of subscriptions being made, by topic,
+	// then by the SUBSCRIBE's request: the SUBSCRIBED reply makes them
+	// known before any EVENT can follow it (expect).
+	awaiting   map[string]client.EventHandler
+	subscribes map[nxwamp.ID]client.EventHandler
+	open       map[nxwamp.ID]*callCtx // unanswered invocations; nil: the client runs it, or refused
 	// sending holds the open invocations whose one answer is being sent:
 	// an INTERRUPT's, an overrun's and the handler's race for it.
 	sending map[nxwamp.ID]struct{}
@@ -90,6 +95,8 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 		lead:        make(chan struct{}),
 		procs:       map[nxwamp.ID]invocationHandler{},
 		subs:        map[nxwamp.ID]client.EventHandler{},
+		awaiting:    map[string]client.EventHandler{},
+		subscribes:  map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
 		sending:     map[nxwamp.ID]struct{}{},
 		refused:     map[nxwamp.ID]string{},
@@ -118,6 +125,23 @@ func (p *componentPeer) handle(id nxwamp.ID, h invocationHandler) {
 func (p *componentPeer) unhandle(id nxwamp.ID) {
 	p.mu.Lock()
 	delete(p.procs, id)
+	p.mu.Unlock()
+}
+
+// expect hands EVENTs of the subscription the client is about to make to
+// topic to h, from the router's SUBSCRIBED on. Without it they would go
+// to the client until deliver, and one still in the client's hands could
+// reach h after a later one handed over directly.
+func (p *componentPeer) expect(topic string, h client.EventHandler) {
+	p.mu.Lock()
+	p.awaiting[topic] = h
+	p.mu.Unlock()
+}
+
+// unexpect forgets an expected subscription that was not made.
+func (p *componentPeer) unexpect(topic string) {
+	p.mu.Lock()
+	delete(p.awaiting, topic)
 	p.mu.Unlock()
 }
 
@@ -314,6 +338,21 @@ func (p *componentPeer) dispatch(msg nxwamp.Message) (run func(), handled bool) 
 		cc.cancel(context.Canceled)
 		go p.sendAnswer(m.Request, ctxError(cc))
 		return nil, true
+	case *nxwamp.Subscribed:
+		p.mu.Lock()
+		if h, ok := p.subscribes[m.Request]; ok {
+			delete(p.subscribes, m.Request)
+			p.subs[m.Subscription] = h
+		}
+		p.mu.Unlock()
+		return nil, false // the client has its answer too
+	case *nxwamp.Error:
+		if m.Type == nxwamp.SUBSCRIBE {
+			p.mu.Lock()
+			delete(p.subscribes, m.Request)
+			p.mu.Unlock()
+		}
+		return nil, false
 	case *nxwamp.Event:
 		if _, ppt := m.Details[nxwamp.OptPPTScheme]; ppt {
 			// Dropped, for the reason passthru calls are refused.
@@ -424,6 +463,13 @@ func (p *componentPeer) forward() {
 	for msg := range p.send {
 		var answer nxwamp.ID
 		switch m := msg.(type) {
+		case *nxwamp.Subscribe:
+			p.mu.Lock()
+			if h, ok := p.awaiting[string(m.Topic)]; ok {
+				delete(p.awaiting, string(m.Topic))
+				p.subscribes[m.Request] = h
+			}
+			p.mu.Unlock()
 		case *nxwamp.Yield:
 			if progress, _ := m.Options[nxwamp.OptProgress].(bool); !progress {
 				answer = m.Request
