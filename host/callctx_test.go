@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -357,5 +358,47 @@ func TestPeerEventsFromSubscribed(t *testing.T) {
 	case m := <-p.Recv():
 		t.Fatalf("the client got %v too", m)
 	default:
+	}
+}
+
+// TestPeerDropsClientAnswerAfterOverrun: an invocation the client runs (one
+// racing its registration) that overran was answered by the peer; the
+// client's later answer must not follow it. An invocation the peer does
+// not track keeps the client's answer.
+func TestPeerDropsClientAnswerAfterOverrun(t *testing.T) {
+	local, routerSide := transport.LinkedPeersQSize(64)
+	p := newComponentPeer(local, hclog.NewNullLogger())
+	defer p.Close()
+	p.started(5)
+	// The overrun's answer: claimed at once, sent when the router reads.
+	go p.answer(5, errorResult(string(nxwamp.ErrTimeout), "the handler did not finish before its deadline"))
+	eventually(t, 5*time.Second, "the overrun to claim the answer", func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		_, claimed := p.sending[5]
+		return claimed
+	})
+	go func() { // what the client sends, while the router reads
+		p.Send() <- &nxwamp.Yield{Request: 5, Options: nxwamp.Dict{}, Arguments: nxwamp.List{"late"}}
+		p.Send() <- &nxwamp.Yield{Request: 6, Options: nxwamp.Dict{}, Arguments: nxwamp.List{"untracked"}}
+	}()
+	// The client's answers leave in order, so a YIELD 5 would come before
+	// the YIELD 6: the first two messages tell.
+	got := map[string]bool{}
+	for len(got) < 2 {
+		select {
+		case m := <-routerSide.Recv():
+			switch m := m.(type) {
+			case *nxwamp.Error:
+				got[fmt.Sprintf("ERROR %d", m.Request)] = true
+			case *nxwamp.Yield:
+				got[fmt.Sprintf("YIELD %d", m.Request)] = true
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the router got only %v", got)
+		}
+	}
+	if !got["ERROR 5"] || !got["YIELD 6"] {
+		t.Fatalf("the router got %v; want ERROR 5 and YIELD 6 (the client's late YIELD 5 dropped)", got)
 	}
 }

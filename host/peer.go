@@ -75,6 +75,11 @@ type componentPeer struct {
 	// sending holds the open invocations whose one answer is being sent:
 	// an INTERRUPT's, an overrun's and the handler's race for it.
 	sending map[nxwamp.ID]struct{}
+	// clientRuns are the open invocations the client runs (started);
+	// superseded, those of them the peer has answered (an overrun), whose
+	// answer from the client, when it comes, is dropped.
+	clientRuns map[nxwamp.ID]struct{}
+	superseded map[nxwamp.ID]struct{}
 	// refused holds progressive call invocations to refuse, with why,
 	// when their last part arrives (at most maxRefused).
 	refused map[nxwamp.ID]string
@@ -99,6 +104,8 @@ func newComponentPeer(p nxwamp.Peer, log hclog.Logger) *componentPeer {
 		subscribes:  map[nxwamp.ID]client.EventHandler{},
 		open:        map[nxwamp.ID]*callCtx{},
 		sending:     map[nxwamp.ID]struct{}{},
+		clientRuns:  map[nxwamp.ID]struct{}{},
+		superseded:  map[nxwamp.ID]struct{}{},
 		refused:     map[nxwamp.ID]string{},
 		idle:        make(chan struct{}),
 	}
@@ -409,6 +416,12 @@ func (p *componentPeer) sendAnswer(req nxwamp.ID, res client.InvokeResult) {
 		msg = &nxwamp.Yield{Request: req, Options: nxwamp.Dict{}, Arguments: res.Args, ArgumentsKw: res.Kwargs}
 	}
 	p.transmit(msg)
+	p.mu.Lock()
+	if _, ok := p.clientRuns[req]; ok {
+		delete(p.clientRuns, req)
+		p.superseded[req] = struct{}{}
+	}
+	p.mu.Unlock()
 	p.answered(req)
 }
 
@@ -479,11 +492,38 @@ func (p *componentPeer) forward() {
 				answer = m.Request
 			}
 		}
+		if answer != 0 && !p.claimClient(answer) {
+			continue // the peer answered it already (an overrun)
+		}
 		p.transmit(msg)
 		if answer != 0 {
 			p.answered(answer)
 		}
 	}
+}
+
+// claimClient reserves the answer to invocation req for the client's
+// answer, unless the peer has answered or is answering it: an invocation
+// the client runs (one racing its registration) may overrun, and the
+// caller then has its answer from the peer. An invocation the peer does
+// not track keeps the client's answer.
+func (p *componentPeer) claimClient(req nxwamp.ID) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.superseded[req]; ok {
+		delete(p.superseded, req)
+		return false
+	}
+	if _, open := p.open[req]; !open {
+		return true
+	}
+	if !p.claimLocked(req) {
+		// The peer's answer is on its way: it need not wait for this one.
+		delete(p.clientRuns, req)
+		return false
+	}
+	delete(p.clientRuns, req)
+	return true
 }
 
 // abandon stops handing messages to a transport whose connection is lost.
@@ -504,6 +544,7 @@ func (p *componentPeer) started(req nxwamp.ID) {
 	defer p.mu.Unlock()
 	if _, ok := p.open[req]; !ok {
 		p.startLocked(req, nil)
+		p.clientRuns[req] = struct{}{}
 	}
 }
 
