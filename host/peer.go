@@ -398,13 +398,19 @@ func (p *componentPeer) answer(req nxwamp.ID, res client.InvokeResult) {
 // answer race, and only the first may leave. The invocation stays open,
 // for wait, until its answer has been sent.
 func (p *componentPeer) claimLocked(req nxwamp.ID) bool {
-	_, open := p.open[req]
-	_, taken := p.sending[req]
-	if !open || taken {
+	if !p.unansweredLocked(req) {
 		return false
 	}
 	p.sending[req] = struct{}{}
 	return true
+}
+
+// unansweredLocked reports whether req is open and no answer to it has
+// been claimed.
+func (p *componentPeer) unansweredLocked(req nxwamp.ID) bool {
+	_, open := p.open[req]
+	_, taken := p.sending[req]
+	return open && !taken
 }
 
 // sendAnswer sends the claimed answer to invocation req.
@@ -428,10 +434,9 @@ func (p *componentPeer) sendAnswer(req nxwamp.ID, res client.InvokeResult) {
 // progress sends a progressive result of invocation req while it is open.
 func (p *componentPeer) progress(req nxwamp.ID, args nxwamp.List, kwargs nxwamp.Dict) error {
 	p.mu.Lock()
-	_, open := p.open[req]
-	_, taken := p.sending[req]
+	unanswered := p.unansweredLocked(req)
 	p.mu.Unlock()
-	if !open || taken {
+	if !unanswered {
 		return errAnswered
 	}
 	p.transmit(&nxwamp.Yield{Request: req, Options: nxwamp.Dict{nxwamp.OptProgress: true}, Arguments: args, ArgumentsKw: kwargs})
@@ -517,13 +522,10 @@ func (p *componentPeer) claimClient(req nxwamp.ID) bool {
 	if _, open := p.open[req]; !open {
 		return true
 	}
-	if !p.claimLocked(req) {
-		// The peer's answer is on its way: it need not wait for this one.
-		delete(p.clientRuns, req)
-		return false
-	}
+	// Answered now, by this or by the peer's answer on its way: either
+	// way no answer of the client's is to come.
 	delete(p.clientRuns, req)
-	return true
+	return p.claimLocked(req)
 }
 
 // abandon stops handing messages to a transport whose connection is lost.

@@ -80,21 +80,20 @@ func Load(opts Options) (*Program, diag.Diagnostics) {
 	if a, err := filepath.Abs(opts.Source); err == nil {
 		opts.Source = a
 	}
-	files, ignored, err := sourceFiles(opts.Source)
+	scripts, ignored, err := readScripts(opts.Source)
 	if err != nil {
 		return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: opts.Source}, Summary: "cannot read scripts", Detail: err.Error()}}
 	}
 	fset := token.NewFileSet()
+	var files []string
 	var parsed []*ast.File
 	var ds diag.Diagnostics
 	snapshot := newSourceSnapshot()
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			return nil, diag.Diagnostics{{Severity: diag.Error, Pos: diag.Pos{File: f}, Summary: "cannot read scripts", Detail: err.Error()}}
-		}
-		snapshot.add(f, src)
-		af, err := parser.ParseFile(fset, f, src, 0)
+	for _, sc := range scripts {
+		f := sc.path
+		files = append(files, f)
+		snapshot.add(f, sc.src)
+		af, err := parser.ParseFile(fset, f, sc.src, 0)
 		if err != nil {
 			ds = append(ds, syntaxDiagnostics(err, f)...)
 			continue
@@ -242,19 +241,61 @@ func importedBy(files []*ast.File) map[string]bool {
 	return set
 }
 
-// sourceFiles lists the scripts of source (a directory or one file), and
-// the names of .go files in the directory that are not built.
-func sourceFiles(source string) (files, ignored []string, err error) {
-	st, err := os.Stat(source)
+// script is one source file, as read once for checking and running.
+type script struct {
+	path string
+	src  []byte
+}
+
+// readScripts reads the scripts of source (a directory or one file), and
+// names the .go files in the directory that go build would leave out (a
+// _name, another GOOS, a //go:build line that does not hold): yaegi
+// leaves them out too, so checking them would report functions the
+// interpreter never defines.
+func readScripts(source string) (scripts []script, ignored []string, err error) {
+	paths, isDir, err := sourceFiles(source)
 	if err != nil {
 		return nil, nil, err
 	}
+	for _, path := range paths {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, err
+		}
+		if isDir && !builds(path, src) {
+			ignored = append(ignored, filepath.Base(path))
+			continue
+		}
+		scripts = append(scripts, script{path, src})
+	}
+	if len(scripts) == 0 {
+		return nil, ignored, fmt.Errorf("no .go files in %s%s", source, notBuilt(ignored))
+	}
+	return scripts, ignored, nil
+}
+
+// builds reports whether go build would build the file at path, whose
+// content is src.
+func builds(path string, src []byte) bool {
+	ctxt := build.Default
+	ctxt.OpenFile = func(string) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(src)), nil }
+	ok, err := ctxt.MatchFile(filepath.Dir(path), filepath.Base(path))
+	return err != nil || ok
+}
+
+// sourceFiles lists the .go files of source (a directory, in name order,
+// or one file), links to files included.
+func sourceFiles(source string) (files []string, isDir bool, err error) {
+	st, err := os.Stat(source)
+	if err != nil {
+		return nil, false, err
+	}
 	if !st.IsDir() {
-		return []string{source}, nil, nil
+		return []string{source}, false, nil
 	}
 	entries, err := os.ReadDir(source)
 	if err != nil {
-		return nil, nil, err
+		return nil, true, err
 	}
 	for _, e := range entries {
 		n := e.Name()
@@ -270,20 +311,10 @@ func sourceFiles(source string) (files, ignored []string, err error) {
 		} else if !e.Type().IsRegular() {
 			continue
 		}
-		// What go build would leave out (a _name, another GOOS, a
-		// //go:build line), yaegi leaves out too: checking it would
-		// report functions the interpreter never defines.
-		if ok, err := build.Default.MatchFile(source, n); err == nil && !ok {
-			ignored = append(ignored, n)
-			continue
-		}
 		files = append(files, path)
 	}
-	if len(files) == 0 {
-		return nil, ignored, fmt.Errorf("no .go files in %s%s", source, notBuilt(ignored))
-	}
 	sort.Strings(files)
-	return files, ignored, nil
+	return files, true, nil
 }
 
 func paramNames(ft *ast.FuncType) []string {
